@@ -1,0 +1,400 @@
+"""Turn one row's cells into the FieldsMappings Kianda receives, or into problems.
+
+Nothing here raises for bad data: a cell that does not convert becomes a ``Problem``
+record naming the column and the value as the user sees it, and the row is invalid.
+Values are always sent as JSON strings, exact: no float noise, no lost zeros.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+from sync import numfmt
+from sync.mapping import (
+    BoundMapping,
+    EmptyPolicy,
+    FieldSpec,
+    FieldType,
+    render_template,
+)
+from sync.reader import Cell, CellError, Row
+
+_BLANK = " \t\r\n\u00a0"
+_TRUE = frozenset({"true", "yes", "y", "1"})
+_FALSE = frozenset({"false", "no", "n", "0"})
+_CURRENCY = re.compile(r"^[A-Z]{3}\s*|\s*[A-Z]{3}$|[$€£¥₹₩₽¤]")
+_PLAIN_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+_EPOCH_1900 = dt.datetime(1899, 12, 30)
+_EPOCH_1904 = dt.datetime(1904, 1, 1)
+
+
+class Slug(StrEnum):
+    """Stable names of row problems, for filtering and for tests."""
+
+    MISSING_VALUE = "missing-value"
+    BAD_NUMBER = "bad-number"
+    BAD_DATE = "bad-date"
+    BAD_BOOLEAN = "bad-boolean"
+    UNKNOWN_CHOICE = "unknown-choice"
+    TOO_LONG = "too-long"
+    BAD_PATTERN = "bad-pattern"
+    EXCEL_ERROR = "excel-error"
+    MISSING_KEY = "missing-key"
+    DUPLICATE_KEY = "duplicate-key"
+    MALFORMED_ROW = "malformed-row"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why a row cannot be sent, in words an operations admin can act on."""
+
+    slug: Slug
+    message: str
+    column: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldValue:
+    """One FieldsMappings entry."""
+
+    fieldname: str
+    text: str
+    value: str
+
+    def as_json(self) -> dict[str, str]:
+        """The entry as Kianda's API spells it."""
+        return {"fieldname": self.fieldname, "text": self.text, "value": self.value}
+
+
+@dataclass(slots=True)
+class ConvertedRow:
+    """A row after conversion: its identity, the fields to send, and any problems."""
+
+    number: int
+    key: str | None
+    instance_id: str | None
+    fields: list[FieldValue] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the row can be sent."""
+        return not self.problems
+
+
+class _Invalid(Exception):
+    """A cell did not convert; carries the problem to record."""
+
+    def __init__(self, slug: Slug, message: str) -> None:
+        super().__init__(message)
+        self.slug = slug
+        self.message = message
+
+
+def clean_text(text: str, spec: FieldSpec | None = None) -> str:
+    """Trim blanks at both ends (unless ``trim: false``) and make NBSPs plain spaces."""
+    if spec is not None and not spec.trim:
+        return text
+    return text.strip(_BLANK).replace("\u00a0", " ")
+
+
+def row_key(bound: BoundMapping, row: Row) -> str | None:
+    """The row's natural key as the user sees it, or None when every part is empty."""
+    parts = [clean_text(row.cell(bound.index(c)).text) for c in bound.mapping.key]
+    if not any(parts):
+        return None
+    return " / ".join(parts)
+
+
+def convert_row(bound: BoundMapping, row: Row, date1904: bool = False) -> ConvertedRow:
+    """Convert every mapped field of a row; problems are collected, not raised."""
+    mapping = bound.mapping
+    instance_id = None
+    if mapping.instance_id_column and mapping.instance_id_column in bound.columns:
+        cell = row.cell(bound.index(mapping.instance_id_column))
+        instance_id = clean_text(cell.text) or None
+
+    result = ConvertedRow(row.number, row_key(bound, row), instance_id)
+    if row.problem:
+        result.problems.append(Problem(Slug.MALFORMED_ROW, row.problem))
+    if mapping.key and result.key is None and instance_id is None:
+        columns = ", ".join(f"'{c}'" for c in mapping.key)
+        result.problems.append(
+            Problem(
+                Slug.MISSING_KEY,
+                f"The key column {columns} is empty, so this row could not be matched "
+                "on a later run. Fill it in.",
+                mapping.key[0],
+            )
+        )
+
+    for name, spec in mapping.fields.items():
+        try:
+            converted = _convert_field(bound, row, spec, date1904)
+        except _Invalid as exc:
+            column = spec.column or spec.template
+            result.problems.append(Problem(exc.slug, exc.message, column))
+            continue
+        if converted is None:
+            continue
+        text, value = converted
+        result.fields.append(FieldValue(name, text, value))
+    return result
+
+
+def _convert_field(
+    bound: BoundMapping, row: Row, spec: FieldSpec, date1904: bool
+) -> tuple[str, str] | None:
+    """(text, value) for one field, None to leave it out, or raise _Invalid."""
+    mapping = bound.mapping
+    texts = {c: clean_text(row.cell(bound.index(c)).text, spec) for c in spec.columns()}
+
+    if spec.column is None and spec.template is None:
+        assert spec.value is not None
+        value = render_template(spec.value, texts)
+        text = render_template(spec.text, texts) if spec.text is not None else value
+        return text, value
+
+    if spec.column is not None:
+        cell = row.cell(bound.index(spec.column))
+        where = f"'{spec.column}'"
+    else:
+        assert spec.template is not None
+        rendered = render_template(spec.template, texts)
+        filled = any(texts.values())
+        cell = Cell(rendered if filled else "", rendered if filled else "")
+        where = f"the template '{spec.template}'"
+
+    if cell.is_empty:
+        if spec.required:
+            raise _Invalid(Slug.MISSING_VALUE, f"{where} is empty but required.")
+        if spec.default is not None:
+            cell = Cell(spec.default, spec.default)
+        elif mapping.empty_policy(spec) is EmptyPolicy.CLEAR:
+            return "", ""
+        else:
+            return None
+
+    if isinstance(cell.value, CellError):
+        raise _Invalid(
+            Slug.EXCEL_ERROR,
+            f"{where} shows the Excel error {cell.text}. Fix the formula in the sheet.",
+        )
+
+    text, value = _typed(spec, cell, where, date1904)
+    if spec.text is not None:
+        text = render_template(spec.text, texts)
+    if spec.value is not None:
+        value = render_template(spec.value, texts)
+    return text, value
+
+
+def _typed(spec: FieldSpec, cell: Cell, where: str, date1904: bool) -> tuple[str, str]:
+    """Convert a non-empty cell according to the field's type."""
+    shown = clean_text(cell.text, spec)
+    match spec.type:
+        case FieldType.TEXT:
+            text = _text(spec, shown, where)
+            return text, text
+        case FieldType.INTEGER:
+            number = _number(spec, cell, where)
+            if number != number.to_integral_value():
+                raise _Invalid(
+                    Slug.BAD_NUMBER, f"{where} holds '{shown}', not a whole number."
+                )
+            text = str(int(number))
+            return text, text
+        case FieldType.DECIMAL:
+            text = _plain(_number(spec, cell, where))
+            return text, text
+        case FieldType.PERCENT:
+            text = _plain(_percent(spec, cell, where))
+            return text, text
+        case FieldType.DATE:
+            day = _moment(spec, cell, where, date1904, want_time=False)
+            text = day.strftime(spec.format or "%Y-%m-%d")
+            return text, text
+        case FieldType.DATETIME:
+            moment = _moment(spec, cell, where, date1904, want_time=True)
+            text = moment.strftime(spec.format) if spec.format else moment.isoformat()
+            return text, text
+        case FieldType.BOOLEAN:
+            flag = _boolean(cell, shown, where)
+            return (spec.true_text if flag else spec.false_text), str(flag).lower()
+        case FieldType.CHOICE:
+            return shown, _choice(spec, shown, where)
+    raise AssertionError(spec.type)  # pragma: no cover - the enum is exhaustive
+
+
+def _text(spec: FieldSpec, text: str, where: str) -> str:
+    if spec.upper:
+        text = text.upper()
+    elif spec.lower:
+        text = text.lower()
+    if spec.max_length is not None and len(text) > spec.max_length:
+        raise _Invalid(
+            Slug.TOO_LONG,
+            f"{where} holds {len(text)} characters; at most {spec.max_length} "
+            "are allowed.",
+        )
+    if spec.pattern is not None and not re.fullmatch(spec.pattern, text):
+        raise _Invalid(
+            Slug.BAD_PATTERN,
+            f"{where} holds '{text}', which does not match the pattern "
+            f"'{spec.pattern}'.",
+        )
+    return text
+
+
+def _plain(number: Decimal) -> str:
+    """A decimal in plain notation, never with an exponent."""
+    text = format(number, "f")
+    return "0" if text in ("-0", "-0.0") else text
+
+
+def _number(spec: FieldSpec, cell: Cell, where: str) -> Decimal:
+    """The exact number in a cell: number cells as stored, text as written."""
+    value = cell.value
+    if isinstance(value, bool):
+        raise _Invalid(Slug.BAD_NUMBER, f"{where} holds {cell.text}, not a number.")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(numfmt.general(value))
+    if isinstance(value, dt.date | dt.time):
+        raise _Invalid(Slug.BAD_NUMBER, f"{where} holds the date {cell.text}.")
+    return parse_number(clean_text(cell.text), spec, where)
+
+
+def parse_number(text: str, spec: FieldSpec, where: str) -> Decimal:
+    """Read a number typed as text: grouping, currency signs and (negatives) allowed."""
+    decimal_sep = spec.decimal_separator
+    thousands = spec.thousands_separator
+    if thousands is None:
+        thousands = "," if decimal_sep == "." else "."
+
+    body = text.strip()
+    negative = body.startswith("(") and body.endswith(")")
+    if negative:
+        body = body[1:-1]
+    body = _CURRENCY.sub("", body).strip()
+    if body.startswith("-"):
+        negative, body = not negative, body[1:].strip()
+    body = re.sub(r"[ \u00a0\u202f']", "", body) if thousands != "'" else body
+    if thousands:
+        groups = body.split(decimal_sep, 1)[0].split(thousands)
+        if len(groups) > 1 and not all(len(g) == 3 for g in groups[1:]):
+            raise _Invalid(
+                Slug.BAD_NUMBER,
+                f"{where} holds '{text}', which is not a number written with "
+                f"'{thousands}' between thousands and '{decimal_sep}' before decimals.",
+            )
+        body = body.replace(thousands, "")
+    body = body.replace(decimal_sep, ".")
+
+    if not _PLAIN_NUMBER.match(body):
+        raise _Invalid(Slug.BAD_NUMBER, f"{where} holds '{text}', not a number.")
+    try:
+        number = Decimal(body)
+    except InvalidOperation:  # pragma: no cover - the pattern above rules it out
+        raise _Invalid(Slug.BAD_NUMBER, f"{where} holds '{text}'.") from None
+    return -number if negative else number
+
+
+def _percent(spec: FieldSpec, cell: Cell, where: str) -> Decimal:
+    """Percentage points: 0.15 shown as 15% is 15; the text '15%' is 15."""
+    if isinstance(cell.value, int | float) and not isinstance(cell.value, bool):
+        number = _number(spec, cell, where)
+        if numfmt.is_percent_format(cell.number_format):
+            number = (number * 100).normalize()
+            number = (
+                number.quantize(Decimal(1))
+                if number == number.to_integral()
+                else number
+            )
+        return number
+    text = clean_text(cell.text)
+    return parse_number(text.removesuffix("%").strip(), spec, where)
+
+
+def _moment(
+    spec: FieldSpec, cell: Cell, where: str, date1904: bool, *, want_time: bool
+) -> dt.datetime:
+    """The date or date-time a cell holds, aware when a time is wanted."""
+    value = cell.value
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime.combine(value, dt.time())
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        epoch = _EPOCH_1904 if date1904 else _EPOCH_1900
+        moment = epoch + dt.timedelta(days=float(value))
+        moment = moment.replace(microsecond=0)
+    else:
+        moment = _parse_date_text(spec, clean_text(cell.text), where)
+
+    if not want_time:
+        return moment
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(spec.timezone or "UTC"))
+    return moment
+
+
+def _parse_date_text(spec: FieldSpec, text: str, where: str) -> dt.datetime:
+    if spec.input_format:
+        try:
+            return dt.datetime.strptime(text, spec.input_format)
+        except ValueError:
+            example = dt.datetime(2026, 3, 4, 9, 30).strftime(spec.input_format)
+            raise _Invalid(
+                Slug.BAD_DATE,
+                f"{where} holds '{text}', which is not a date written as "
+                f"{spec.input_format} (for example {example}).",
+            ) from None
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise _Invalid(
+            Slug.BAD_DATE,
+            f"{where} holds '{text}', which is not a date. Make the cell a real Excel "
+            "date, or set input_format in the mapping (for example '%d/%m/%Y').",
+        ) from None
+
+
+def _boolean(cell: Cell, shown: str, where: str) -> bool:
+    value = cell.value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    word = shown.casefold()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise _Invalid(
+        Slug.BAD_BOOLEAN,
+        f"{where} holds '{shown}'; expected yes/no, true/false, y/n or 1/0.",
+    )
+
+
+def _choice(spec: FieldSpec, shown: str, where: str) -> str:
+    assert spec.choices is not None
+    if shown in spec.choices:
+        return spec.choices[shown]
+    folded = [
+        code
+        for text, code in spec.choices.items()
+        if text.casefold() == shown.casefold()
+    ]
+    if len(folded) == 1:
+        return folded[0]
+    allowed = ", ".join(f"'{text}'" for text in spec.choices)
+    raise _Invalid(
+        Slug.UNKNOWN_CHOICE, f"{where} holds '{shown}', which is not one of {allowed}."
+    )

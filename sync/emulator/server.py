@@ -1,0 +1,490 @@
+"""A Kianda look-alike HTTP server on loopback, for tests and dry runs of kianda-sync.
+
+It follows Kianda's documented token login and instances API and refuses what that
+documentation does not allow, so a client that passes here sends what Kianda expects.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any, cast
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import yaml
+
+from sync.emulator.store import EmulatorError, EmulatorStore
+
+logger = logging.getLogger(__name__)
+
+DENIED = "Authorization has been denied for this request."
+NOT_ADMIN = "Authorization has been denied: the API needs the administrator role."
+BAD_LOGIN = {
+    "error": "invalid_grant",
+    "error_description": "The user name or password is incorrect.",
+}
+MAX_BODY = 16 * 1024 * 1024
+_JSON_KINDS = {
+    type(None): "null",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    list: "a list",
+    dict: "an object",
+}
+
+
+@dataclass(frozen=True)
+class User:
+    """A login accepted by POST /token; a non-admin's token gets 403 from the API."""
+
+    password: str
+    admin: bool = True
+
+
+@dataclass(frozen=True)
+class _Grant:
+    """An issued bearer token: whether it is an admin's, and when it expires."""
+
+    admin: bool
+    expires: float
+
+
+def _names(raw: object, path: Path) -> list[str]:
+    """Read field names from a YAML list of names or the keys of a YAML mapping."""
+    if isinstance(raw, dict):
+        return [str(k) for k in raw]
+    if isinstance(raw, list) and all(isinstance(n, str) for n in raw):
+        return list(raw)
+    raise ValueError(f"{path}: fields must be a list of names or a mapping")
+
+
+def load_processes(store: EmulatorStore, path: Path | str) -> None:
+    """Register processes from `{processes: {name: [field, ...]}}` or a mapping file."""
+    path = Path(path)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    found: dict[str, list[str] | None] = {}
+    if isinstance(data, dict) and isinstance(data.get("processes"), dict):
+        for name, fields in data["processes"].items():
+            found[str(name)] = None if fields is None else _names(fields, path)
+    elif isinstance(data, dict) and isinstance(data.get("process"), str):
+        found[data["process"]] = _names(data.get("fields") or {}, path)
+    else:
+        raise ValueError(f"{path}: neither 'processes' nor 'process' is set")
+    known = store.processes()
+    for name, fields in found.items():
+        old = known.get(name)
+        if old is None or fields is None:
+            store.add_process(name, fields)
+        elif old.fields is not None:
+            store.add_process(name, old.fields | set(fields))
+    logger.debug("Loaded processes %s from %s", sorted(found), path)
+
+
+def _ci(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Lower-case a JSON object's keys: Kianda's pages disagree on their casing."""
+    return {str(k).lower(): v for k, v in data.items()}
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    """Parse a request body that must be a JSON object (400 otherwise)."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise EmulatorError(400, "The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise EmulatorError(400, "The request body must be a JSON object.")
+    return _ci(data)
+
+
+def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
+    """Return an optional string member, refusing any other JSON type (400)."""
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise EmulatorError(400, f"'{key}' must be a string.")
+    return value
+
+
+def _mappings(raw: object) -> dict[str, tuple[str, str]]:
+    """Read FieldsMappings into {fieldname: (text, value)}, both JSON strings."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, list):
+        raise EmulatorError(400, "FieldsMappings must be a list.")
+    out: dict[str, tuple[str, str]] = {}
+    for entry in raw:
+        e = _ci(entry) if isinstance(entry, dict) else {}
+        name = e.get("fieldname")
+        if not isinstance(name, str) or not name:
+            raise EmulatorError(400, "Each FieldsMappings entry needs a fieldname.")
+        for key in ("text", "value"):
+            if not isinstance(e.get(key), str):
+                kind = _JSON_KINDS.get(type(e[key]), "?") if key in e else "nothing"
+                raise EmulatorError(
+                    400, f"Field '{name}': '{key}' must be a JSON string (got {kind})."
+                )
+        out[name] = (e["text"], e["value"])
+    return out
+
+
+class _Server(ThreadingHTTPServer):
+    """The listening socket; it knows its Emulator and its open connections."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
+        """Bind to `address` and answer with `emulator`'s state."""
+        self.emulator = emulator
+        self.open: set[socket.socket] = set()
+        self.open_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def close_connections(self) -> None:
+        """Shut idle keep-alive connections so their handler threads end."""
+        with self.open_lock:
+            for sock in self.open:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    logger.debug("Connection already closed")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Answers one connection's requests (HTTP/1.1 keep-alive) from the emulator."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "KiandaEmulator/1.0"
+
+    def setup(self) -> None:
+        """Register the connection so stop() can close it."""
+        super().setup()
+        server = cast(_Server, self.server)
+        with server.open_lock:
+            server.open.add(self.connection)
+
+    def finish(self) -> None:
+        """Forget the connection."""
+        server = cast(_Server, self.server)
+        with server.open_lock:
+            server.open.discard(self.connection)
+        super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the stderr access log; _handle logs each request at DEBUG."""
+
+    def _handle(self) -> None:
+        """Read the body, answer from the emulator, and log the request."""
+        emulator = cast(_Server, self.server).emulator
+        url = urlsplit(self.path)
+        emulator.store.record(self.command, url.path)
+        try:
+            body = self._read_body()
+            status, answer = (
+                200,
+                emulator.answer(
+                    self.command,
+                    url.path,
+                    url.query,
+                    self.headers.get("Authorization"),
+                    body,
+                ),
+            )
+            headers: dict[str, str] = {}
+        except EmulatorError as err:
+            status, answer, headers = err.status, err.body, err.headers
+        except Exception:
+            logger.exception("Emulator failed on %s %s", self.command, url.path)
+            status, answer, headers = 500, {"message": "Internal error."}, {}
+        logger.debug("%s %s -> %d", self.command, url.path, status)
+        data = json.dumps(answer).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _read_body(self) -> bytes:
+        """Read exactly Content-Length bytes, so the connection stays usable."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            raise EmulatorError(411, "Send a Content-Length: chunked is not supported.")
+        raw = self.headers.get("Content-Length", "0")
+        length = int(raw) if raw.strip().isdigit() else -1
+        if not 0 <= length <= MAX_BODY:
+            self.close_connection = True
+            raise EmulatorError(400, "Bad or too large Content-Length.")
+        return self.rfile.read(length) if length else b""
+
+    def do_GET(self) -> None:
+        """Answer a GET."""
+        self._handle()
+
+    def do_POST(self) -> None:
+        """Answer a POST."""
+        self._handle()
+
+    def do_PUT(self) -> None:
+        """Answer a PUT."""
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        """Answer a PATCH."""
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        """Answer a DELETE (always 405 or 404: the API has no delete)."""
+        self._handle()
+
+
+class Emulator:
+    """A Kianda workspace on loopback: token login and the instances API."""
+
+    def __init__(
+        self,
+        store: EmulatorStore | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        users: Mapping[str, User] | None = None,
+        subscription_id: str = "emulator",
+        token_ttl: float = 299.0,
+        clock: Callable[[], float] = time.monotonic,
+        auto_processes: bool = False,
+    ) -> None:
+        """Configure; `token` is a static admin token, `users` POST /token logins."""
+        self.store = store if store is not None else EmulatorStore()
+        if auto_processes:
+            self.store.auto_processes = True
+        self.host = host
+        self._port = port
+        self._token = token
+        self._users = dict(users or {})
+        self.subscription_id = subscription_id
+        self.token_ttl = token_ttl
+        self._clock = clock
+        self._grants: dict[str, _Grant] = {}
+        self._lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_mapping_files(cls, paths: Iterable[Path | str], **kw: Any) -> Emulator:
+        """Build an emulator whose processes are those named in the given YAML files."""
+        emulator = cls(**kw)
+        for path in paths:
+            load_processes(emulator.store, path)
+        return emulator
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (the configured one before start)."""
+        return self._server.server_port if self._server is not None else self._port
+
+    @property
+    def url(self) -> str:
+        """The base URL, the `{domain}` of Kianda's API pages."""
+        return f"http://{self.host}:{self.port}"
+
+    def _bind(self) -> _Server:
+        """Open the listening socket."""
+        if self._server is not None:
+            raise RuntimeError("The emulator is already running.")
+        self._server = _Server((self.host, self._port), self)
+        logger.info("Kianda emulator listening on %s", self.url)
+        return self._server
+
+    def start(self) -> Emulator:
+        """Serve in a daemon thread and return self."""
+        server = self._bind()
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="kianda-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close open connections and release the port."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until KeyboardInterrupt (the CLI's command)."""
+        server = self._bind()
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            logger.info("Kianda emulator stopped")
+        finally:
+            self._server = None
+            server.server_close()
+
+    def __enter__(self) -> Emulator:
+        """Start serving for the `with` block."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop serving at the end of the `with` block."""
+        self.stop()
+
+    def answer(
+        self, method: str, path: str, query: str, auth: str | None, body: bytes
+    ) -> Any:
+        """Route one request; return its 200 JSON answer or raise EmulatorError."""
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        low = [p.lower() for p in parts]
+        if low == ["token"]:
+            _allow(method, "POST")
+            return self._login(body)
+        if low[0] == "api":
+            self._authorize(auth)
+        if low[:2] == ["api", "instances"] and len(parts) in (3, 4):
+            name, tail = parts[2], low[3:]
+            if tail == [] and low[2] == "create":
+                _allow(method, "POST")
+                return self._create(_json(body))
+            if tail == []:
+                _allow(method, "PUT", "PATCH")
+                return self._update(name, _json(body), replace=method == "PUT")
+            if tail == ["fields"]:
+                _allow(method, "GET")
+                return self._fields(name, query)
+            if tail == ["update"]:
+                _allow(method, "PATCH")
+                return self._update(name, _json(body), replace=False)
+        raise EmulatorError(404, f"No resource at '{path}'.")
+
+    def _login(self, body: bytes) -> dict[str, Any]:
+        """Check a password grant and issue a bearer token that expires by the clock."""
+        form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        got = {k: v[0] for k, v in form.items() if len(v) == 1}
+        username, password = got.get("username", ""), got.get("password", "")
+        user = self._users.get(username)
+        if not (
+            user is not None
+            and got.get("grant_type") == "password"
+            and got.get("scope") == self.subscription_id
+            and secrets.compare_digest(password.encode(), user.password.encode())
+        ):
+            raise EmulatorError(400, "invalid_grant", body=dict(BAD_LOGIN))
+        token, now = secrets.token_urlsafe(32), self._clock()
+        with self._lock:
+            self._grants = {t: g for t, g in self._grants.items() if g.expires > now}
+            self._grants[token] = _Grant(user.admin, now + self.token_ttl)
+        issued = time.time()
+        return {
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_in": int(self.token_ttl),
+            "userName": username,
+            "userId": str(
+                uuid.uuid5(uuid.NAMESPACE_URL, f"kianda-emulator/{username}")
+            ),
+            "subscriptionId": self.subscription_id,
+            "hostURL": self.url,
+            ".issued": formatdate(issued, usegmt=True),
+            ".expires": formatdate(issued + self.token_ttl, usegmt=True),
+        }
+
+    def _authorize(self, auth: str | None) -> None:
+        """Accept the static token or an unexpired admin grant (else 401 or 403)."""
+        scheme, _, token = (auth or "").partition(" ")
+        token = token.strip()
+        denied = EmulatorError(
+            401,
+            DENIED,
+            body={"message": DENIED},
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+        if scheme.lower() != "bearer" or not token:
+            raise denied
+        if self._token is not None and secrets.compare_digest(
+            token.encode(), self._token.encode()
+        ):
+            return
+        with self._lock:
+            grant = self._grants.get(token)
+            if grant is not None and self._clock() >= grant.expires:
+                del self._grants[token]
+                grant = None
+        if grant is None:
+            raise denied
+        if not grant.admin:
+            raise EmulatorError(403, NOT_ADMIN, body={"message": NOT_ADMIN})
+
+    def _create(self, data: dict[str, Any]) -> dict[str, Any]:
+        """POST /api/instances/create: a new instance whose ID the server picks."""
+        process = _optional_str(data, "processname")
+        if not process:
+            raise EmulatorError(400, "processName is required.")
+        _optional_str(data, "triggerfield")
+        instance_id = self.store.create(process, _mappings(data.get("fieldsmappings")))
+        return {"success": True, "instanceID": instance_id}
+
+    def _update(
+        self, name: str, data: dict[str, Any], *, replace: bool
+    ) -> dict[str, Any]:
+        """PUT (replace all fields) or PATCH (only the sent ones) an instance."""
+        process = _optional_str(data, "processname")
+        if replace and not process:
+            raise EmulatorError(400, "ProcessName is required.")
+        trigger = _optional_str(data, "triggerfield")
+        status = _optional_str(data, "status")
+        fields = _mappings(data.get("fieldsmappings"))
+        record = self.store.update(
+            name, fields, replace=replace, process=process or None, status=status
+        )
+        return {
+            "ProcessName": record["process"],
+            "FieldsMappings": [
+                {"fieldname": k, "text": v["text"], "value": v["value"]}
+                for k, v in record["fields"].items()
+            ],
+            "TriggerField": trigger or "",
+            "Status": record["status"],
+            "success": True,
+        }
+
+    def _fields(self, name: str, query: str) -> Any:
+        """GET fields: one object for one name, a list for several."""
+        asked = parse_qs(query).get("names", [])
+        names = [n.strip() for v in asked for n in v.split(",") if n.strip()]
+        if not names:
+            raise EmulatorError(400, "The 'names' query parameter is required.")
+        found = self.store.read_fields(name, names)
+        return found[0] if len(found) == 1 else found
+
+
+def _allow(method: str, *allowed: str) -> None:
+    """Refuse a method the path does not take with 405 and an Allow header."""
+    if method not in allowed:
+        raise EmulatorError(
+            405,
+            f"The requested resource does not support http method '{method}'.",
+            headers={"Allow": ", ".join(allowed)},
+        )
