@@ -157,7 +157,7 @@ class Mapping(BaseModel):
     process: str = Field(min_length=1)
     sheet: str | None = None
     header_row: int = Field(default=1, ge=1)
-    key: list[str] = Field(default_factory=list)
+    key: list[str] = Field(min_length=1)
     instance_id_column: str | None = None
     trigger_field: str = ""
     status: str = ""

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 import yaml
 
@@ -188,25 +188,19 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = cast(_Server, self.server).emulator
         url = urlsplit(self.path)
         emulator.store.record(self.command, url.path)
+        auth, headers = self.headers.get("Authorization"), {}
         try:
-            body = self._read_body()
-            status, answer = (
-                200,
-                emulator.answer(
-                    self.command,
-                    url.path,
-                    url.query,
-                    self.headers.get("Authorization"),
-                    body,
-                ),
-            )
-            headers: dict[str, str] = {}
+            status, answer = 200, emulator.answer(self.command, url, auth, self._body())
         except EmulatorError as err:
             status, answer, headers = err.status, err.body, err.headers
         except Exception:
             logger.exception("Emulator failed on %s %s", self.command, url.path)
-            status, answer, headers = 500, {"message": "Internal error."}, {}
+            status, answer = 500, {"message": "Internal error."}
         logger.debug("%s %s -> %d", self.command, url.path, status)
+        self._reply(status, answer, headers)
+
+    def _reply(self, status: int, answer: object, headers: Mapping[str, str]) -> None:
+        """Send a JSON answer with its Content-Length, as keep-alive needs."""
         data = json.dumps(answer).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -216,7 +210,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _read_body(self) -> bytes:
+    def send_error(
+        self, code: int, message: str | None = None, explain: str | None = None
+    ) -> None:
+        """Answer malformed or unsupported requests in JSON too, then hang up."""
+        self.close_connection = True
+        text = message or self.responses.get(code, ("Error",))[0]
+        self._reply(code, {"message": text}, {"Connection": "close"})
+
+    def _body(self) -> bytes:
         """Read exactly Content-Length bytes, so the connection stays usable."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self.close_connection = True
@@ -228,25 +230,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise EmulatorError(400, "Bad or too large Content-Length.")
         return self.rfile.read(length) if length else b""
 
-    def do_GET(self) -> None:
-        """Answer a GET."""
-        self._handle()
 
-    def do_POST(self) -> None:
-        """Answer a POST."""
-        self._handle()
-
-    def do_PUT(self) -> None:
-        """Answer a PUT."""
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        """Answer a PATCH."""
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        """Answer a DELETE (always 405 or 404: the API has no delete)."""
-        self._handle()
+for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+    setattr(_Handler, f"do_{_method}", _Handler._handle)
 
 
 class Emulator:
@@ -311,7 +297,10 @@ class Emulator:
         """Serve in a daemon thread and return self."""
         server = self._bind()
         self._thread = threading.Thread(
-            target=server.serve_forever, name="kianda-emulator", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # so stop() returns quickly
+            name="kianda-emulator",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -353,9 +342,10 @@ class Emulator:
         self.stop()
 
     def answer(
-        self, method: str, path: str, query: str, auth: str | None, body: bytes
+        self, method: str, url: SplitResult, auth: str | None, body: bytes
     ) -> Any:
         """Route one request; return its 200 JSON answer or raise EmulatorError."""
+        path, query = url.path, url.query
         parts = [unquote(p) for p in path.strip("/").split("/")]
         low = [p.lower() for p in parts]
         if low == ["token"]:

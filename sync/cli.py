@@ -1,0 +1,269 @@
+"""The ``kianda-sync`` command line: options in, exit codes and a short summary out.
+
+Only this layer prints, configures logging and turns outcomes into exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sync import __version__
+from sync.errors import ExitCode, SyncError
+from sync.outcome import RunSummary, Status
+
+log = logging.getLogger(__name__)
+
+_EXISTING_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger("sync")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kianda-sync")
+@click.option("-v", "--verbose", count=True, help="Show detail (DEBUG) in the log.")
+@click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """Keep Kianda process instances in step with a spreadsheet.
+
+    \b
+    Example:
+      kianda-sync run mappings/training-request.yaml export.xlsx --emulator
+    """
+    ctx.obj = {"verbose": verbose}
+    _setup_logging(verbose, quiet)
+
+
+def _notice(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _print_summary(summary: RunSummary, verb: str) -> None:
+    s = summary.statuses
+    parts = [
+        f"{n} {name}"
+        for name, n in (
+            ("created", s[Status.CREATED]),
+            ("updated", s[Status.UPDATED]),
+            ("unchanged", s[Status.UNCHANGED]),
+            ("skipped", s[Status.SKIPPED]),
+            ("ready", s[Status.READY]),
+            ("invalid", s[Status.INVALID]),
+            ("failed", s[Status.FAILED]),
+            ("unknown", s[Status.UNKNOWN]),
+            ("not attempted", s[Status.NOT_ATTEMPTED]),
+        )
+        if n or name in ("created", "updated", "unchanged", "invalid", "failed")
+    ]
+    click.echo(
+        f"{verb} {summary.rows} rows of {summary.input_path}: " + ", ".join(parts)
+    )
+    if summary.aborted:
+        click.echo(f"The run was stopped: {summary.aborted}")
+    if summary.results_path is not None:
+        click.echo(f"Results: {summary.results_path}")
+    needs = sum(
+        s[x]
+        for x in (Status.INVALID, Status.FAILED, Status.UNKNOWN, Status.NOT_ATTEMPTED)
+    )
+    if needs:
+        click.echo(
+            f"{needs} rows need attention: see 'Sync Status' and 'Sync Message' in the "
+            "results, fix the sheet and run again."
+        )
+
+
+def _summary_json(summary: RunSummary, path: Path) -> None:
+    data: dict[str, Any] = {
+        "run_id": summary.run_id,
+        "command": summary.command,
+        "input": str(summary.input_path),
+        "mapping": str(summary.mapping_path),
+        "results": str(summary.results_path) if summary.results_path else None,
+        "kianda": summary.domain,
+        "started": summary.started.isoformat(),
+        "ended": summary.ended.isoformat() if summary.ended else None,
+        "duration_seconds": round(summary.duration, 3),
+        "rows": summary.rows,
+        "statuses": {k.value: v for k, v in summary.statuses.items()},
+        "actions": {k.value: v for k, v in summary.actions.items()},
+        "requests": summary.requests,
+        "retries": summary.retries,
+        "aborted": summary.aborted,
+        "exit_code": summary.exit_code,
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+@cli.command()
+@click.argument("mapping", type=_EXISTING_FILE)
+@click.argument("input_file", metavar="INPUT", type=_EXISTING_FILE)
+@click.option(
+    "-o", "--output", type=_EXISTING_FILE, help="Results file (.xlsx or .csv)."
+)
+@click.option("--emulator", is_flag=True, help="Sync against the built-in emulator.")
+@click.option("--dry-run", is_flag=True, help="Plan every row but send nothing.")
+@click.option("--concurrency", type=click.IntRange(1, 256), help="Requests in flight.")
+@click.option("--ledger", type=_EXISTING_FILE, help="The SQLite ledger file.")
+@click.option("--retry-unknown", is_flag=True, help="Create rows left 'unknown' again.")
+@click.option("--force", is_flag=True, help="Send rows even when unchanged.")
+@click.option(
+    "--summary-json", type=_EXISTING_FILE, help="Also write the summary as JSON."
+)
+def run(
+    mapping: Path,
+    input_file: Path,
+    output: Path | None,
+    emulator: bool,
+    dry_run: bool,
+    concurrency: int | None,
+    ledger: Path | None,
+    retry_unknown: bool,
+    force: bool,
+    summary_json: Path | None,
+) -> None:
+    """Create or update one Kianda instance per row of INPUT, as MAPPING says.
+
+    \b
+    Example:
+      kianda-sync run mappings/training-request.yaml export.xlsx --emulator
+    """
+    from sync.engine import RunOptions, run_sync
+    from sync.settings import load_settings
+
+    settings = load_settings(concurrency=concurrency, ledger=ledger)
+    options = RunOptions(
+        dry_run=dry_run,
+        retry_unknown=retry_unknown,
+        force=force,
+        emulator=emulator,
+        command="run --dry-run" if dry_run else "run",
+    )
+    summary = run_sync(
+        mapping,
+        input_file,
+        settings=settings,
+        results_path=output,
+        options=options,
+        notice=_notice,
+    )
+    _print_summary(summary, "Planned" if dry_run else "Synced")
+    if summary_json is not None:
+        _summary_json(summary, summary_json)
+    sys.exit(summary.exit_code)
+
+
+@cli.command()
+@click.argument("mapping", type=_EXISTING_FILE)
+@click.argument("input_file", metavar="INPUT", type=_EXISTING_FILE)
+@click.option(
+    "-o", "--output", type=_EXISTING_FILE, help="Results file (.xlsx or .csv)."
+)
+def validate(mapping: Path, input_file: Path, output: Path | None) -> None:
+    """Check MAPPING and every row of INPUT without contacting Kianda.
+
+    \b
+    Example:
+      kianda-sync validate mappings/training-request.yaml samples/training-requests.xlsx
+    """
+    from sync.engine import RunOptions, run_sync
+    from sync.settings import Settings
+
+    summary = run_sync(
+        mapping,
+        input_file,
+        settings=Settings(),
+        results_path=output,
+        options=RunOptions(validate_only=True, command="validate"),
+    )
+    _print_summary(summary, "Checked")
+    sys.exit(summary.exit_code)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8765, show_default=True, help="Port to listen on.")
+@click.option("--token", help="Bearer token to accept (default: a new random one).")
+@click.option(
+    "--mapping",
+    "mappings",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Mapping file whose process and fields the emulator knows (repeatable).",
+)
+@click.option(
+    "--state", type=_EXISTING_FILE, help="JSON file that keeps instances between runs."
+)
+@click.option(
+    "--user",
+    "users",
+    multiple=True,
+    metavar="NAME:PASSWORD",
+    help="A login for POST /token (repeatable); the subscription ID is 'emulator'.",
+)
+def emulator(
+    host: str,
+    port: int,
+    token: str | None,
+    mappings: tuple[Path, ...],
+    state: Path | None,
+    users: tuple[str, ...],
+) -> None:
+    """Serve a Kianda look-alike API on this machine, for trying mappings safely.
+
+    Without --mapping it accepts any process and field name.
+
+    \b
+    Example:
+      kianda-sync emulator --mapping mappings/training-request.yaml --port 8765
+    """
+    from sync.emulator import Emulator, EmulatorStore, User, load_processes
+
+    logins: dict[str, User] = {}
+    for entry in users:
+        name, sep, password = entry.partition(":")
+        if not sep or not name or not password:
+            raise click.BadParameter("use NAME:PASSWORD", param_hint="--user")
+        logins[name] = User(password)
+
+    token = token or secrets.token_urlsafe(24)
+    store = EmulatorStore(state, auto_processes=not mappings)
+    for path in mappings:
+        load_processes(store, path)
+    server = Emulator(store, host=host, port=port, token=token, users=logins)
+    click.echo(f"Kianda emulator on http://{host}:{port}  (Ctrl+C stops it)")
+    click.echo(f"  export KIANDA_DOMAIN=http://{host}:{port}")
+    click.echo(f"  export KIANDA_TOKEN={token}")
+    server.serve_forever()
+
+
+def main() -> None:
+    """Run the command; a SyncError becomes its message and its exit code."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Stopped.", err=True)
+        sys.exit(ExitCode.NOTHING_DONE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except SyncError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,407 @@
+"""The one place that talks HTTP to Kianda, and turns every failure into an ApiError.
+
+Built on a pooled ``requests.Session`` (injectable, so tests and proxies plug in).
+Tokens come from ``KIANDA_TOKEN`` or from ``POST /token``; a login token is renewed
+before it expires and once more on a 401. Reads and updates are retried on 429, 502,
+503, 504 and lost connections; a create is retried only when Kianda cannot have acted
+on it, because Kianda has no idempotency key and a second create is a duplicate.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from sync.convert import FieldValue
+from sync.errors import (
+    ApiAuthError,
+    ApiError,
+    ApiRateLimited,
+    ApiRejected,
+    ApiUnavailable,
+    ConfigError,
+)
+from sync.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Statuses after which the server has certainly not acted, so even a create is resent.
+NOT_ACTED_STATUSES = frozenset({429, 503})
+# Renew a login token this long before Kianda says it expires (its life is ~299 s).
+RENEW_MARGIN_SECONDS = 30.0
+MAX_BACKOFF_SECONDS = 60.0
+USER_AGENT = "kianda-sync"
+
+
+@dataclass
+class ClientStats:
+    """Counters a run reports: requests sent, retries made, tokens obtained."""
+
+    requests: int = 0
+    retries: int = 0
+    logins: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, name: str) -> None:
+        """Count one event, safely from any thread."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+
+class KiandaClient:
+    """Create, read and update Kianda process instances over its REST API."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not settings.domain:
+            raise ConfigError("KIANDA_DOMAIN is not set.")
+        self.domain = settings.domain
+        self._settings = settings
+        self._session = session or _pooled_session(settings.concurrency)
+        self._sleep = sleep
+        self._clock = clock
+        self._token_lock = threading.Lock()
+        self._token: str | None = None
+        self._expires_at = float("inf")
+        if settings.token is not None and settings.token.get_secret_value():
+            self._token = settings.token.get_secret_value()
+        self.stats = ClientStats()
+
+    def __repr__(self) -> str:
+        return f"KiandaClient(domain={self.domain!r})"
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._session.close()
+
+    # --- the API ---------------------------------------------------------------------
+
+    def create(
+        self, process: str, fields: Iterable[FieldValue], trigger_field: str = ""
+    ) -> str:
+        """Create an instance and return the ID Kianda chose for it."""
+        body = {
+            "processName": process,
+            "instanceID": process,
+            "TriggerField": trigger_field,
+            "FieldsMappings": [f.as_json() for f in fields],
+        }
+        answer = self._call("POST", "/api/instances/create", json=body, create=True)
+        instance_id = _get(answer, "instanceID")
+        if not isinstance(instance_id, str) or not instance_id:
+            raise ApiRejected(
+                "Kianda said the create succeeded but returned no instance ID."
+            )
+        return instance_id
+
+    def update(
+        self,
+        instance_id: str,
+        process: str,
+        fields: Iterable[FieldValue],
+        *,
+        partial: bool = True,
+        trigger_field: str = "",
+        status: str = "",
+    ) -> None:
+        """Change an instance: only the given fields (PATCH), or all of them (PUT)."""
+        body: dict[str, Any] = {
+            "ProcessName": process,
+            "FieldsMappings": [f.as_json() for f in fields],
+            "TriggerField": trigger_field,
+        }
+        if status:
+            body["Status"] = status
+        name = quote(instance_id, safe="")
+        if partial:
+            path = self._settings.patch_path.replace("{name}", name)
+            self._call("PATCH", path, json=body)
+        else:
+            self._call("PUT", f"/api/instances/{name}", json=body)
+
+    def read_fields(
+        self, instance_id: str, names: Iterable[str]
+    ) -> dict[str, tuple[str, str]]:
+        """The (text, value) Kianda holds for each named field of an instance."""
+        wanted = list(names)
+        path = f"/api/instances/{quote(instance_id, safe='')}/fields"
+        answer = self._call("GET", path, params={"names": ",".join(wanted)})
+        items: Any = answer
+        if isinstance(answer, dict):
+            items = next(
+                (v for v in answer.values() if isinstance(v, list)),
+                [answer],
+            )
+        found: dict[str, tuple[str, str]] = {}
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and "name" in item:
+                text, value = item.get("text"), item.get("value")
+                found[str(item["name"])] = (
+                    "" if text is None else str(text),
+                    "" if value is None else str(value),
+                )
+        return found
+
+    # --- plumbing --------------------------------------------------------------------
+
+    def _call(
+        self, method: str, path: str, *, create: bool = False, **kwargs: Any
+    ) -> Any:
+        """Send one request with retries and token renewal; return the JSON answer."""
+        url = self.domain + path
+        renewed = False
+        attempt = 0
+        while True:
+            try:
+                response = self._send(method, url, **kwargs)
+            except ApiUnavailable as exc:
+                if (create and exc.maybe_sent) or attempt >= self._settings.max_retries:
+                    raise
+                attempt += 1
+                self._backoff(attempt, None, f"{method} {path}: {exc}")
+                continue
+
+            status = response.status_code
+            if status == 401 and not renewed and self._can_login():
+                renewed = True
+                self._invalidate()
+                continue
+            if status in RETRY_STATUSES:
+                acted = status not in NOT_ACTED_STATUSES
+                if (create and acted) or attempt >= self._settings.max_retries:
+                    raise _status_error(method, path, response)
+                attempt += 1
+                self._backoff(attempt, response.headers.get("Retry-After"), str(status))
+                continue
+            return _answer(method, path, response)
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self._current_token()}"}
+        timeout = self._settings.timeout
+        self.stats.add("requests")
+        try:
+            return self._session.request(
+                method, url, headers=headers, timeout=(timeout, timeout), **kwargs
+            )
+        except requests.ConnectTimeout:
+            raise ApiUnavailable(
+                f"Kianda at {self.domain} did not accept a connection within "
+                f"{timeout:g} seconds.",
+                maybe_sent=False,
+            ) from None
+        except requests.ReadTimeout:
+            raise ApiUnavailable(
+                f"Kianda at {self.domain} did not answer within {timeout:g} seconds.",
+                maybe_sent=True,
+            ) from None
+        except requests.ConnectionError as exc:
+            refused = "NewConnectionError" in repr(exc) or "refused" in str(exc)
+            raise ApiUnavailable(
+                f"Kianda at {self.domain} could not be reached "
+                f"({'connection refused' if refused else 'connection lost'}).",
+                maybe_sent=not refused,
+            ) from None
+        except requests.RequestException as exc:
+            raise ApiUnavailable(
+                f"The request to Kianda failed: {type(exc).__name__}.", maybe_sent=True
+            ) from None
+
+    def _backoff(self, attempt: int, retry_after: str | None, why: str) -> None:
+        delay = _retry_after_seconds(retry_after)
+        if delay is None:
+            delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (attempt - 1))
+            delay *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+        self.stats.add("retries")
+        log.info("Kianda answered %s; retry %d in %.1f s", why, attempt, delay)
+        self._sleep(delay)
+
+    # --- tokens ----------------------------------------------------------------------
+
+    def _can_login(self) -> bool:
+        s = self._settings
+        return bool(s.username and s.password and s.subscription_id)
+
+    def _invalidate(self) -> None:
+        with self._token_lock:
+            self._expires_at = 0.0
+
+    def _current_token(self) -> str:
+        with self._token_lock:
+            if self._token is not None and self._clock() < self._expires_at:
+                return self._token
+            if not self._can_login():
+                if self._token is not None:
+                    return self._token
+                raise ConfigError(
+                    "No Kianda credentials: set KIANDA_TOKEN, or KIANDA_USERNAME, "
+                    "KIANDA_PASSWORD and KIANDA_SUBSCRIPTION_ID."
+                )
+            self._login()
+            assert self._token is not None
+            return self._token
+
+    def _login(self) -> None:
+        """POST /token with the username, password and subscription ID."""
+        s = self._settings
+        assert s.password is not None
+        form = {
+            "grant_type": "password",
+            "username": s.username,
+            "password": s.password.get_secret_value(),
+            "scope": s.subscription_id,
+        }
+        self.stats.add("logins")
+        started = self._clock()
+        try:
+            response = self._session.post(
+                self.domain + "/token", data=form, timeout=s.timeout
+            )
+        except requests.RequestException:
+            raise ApiUnavailable(
+                f"Kianda at {self.domain} could not be reached to log in. Check "
+                "KIANDA_DOMAIN and the network, then run again.",
+                maybe_sent=False,
+            ) from None
+        if response.status_code != 200:
+            detail = _server_message(response)
+            raise ApiAuthError(
+                f"Kianda refused the login for user '{s.username}'"
+                + (f" ({detail})" if detail else "")
+                + ". Check KIANDA_USERNAME, KIANDA_PASSWORD and "
+                "KIANDA_SUBSCRIPTION_ID.",
+                status=response.status_code,
+            )
+        data = _json(response)
+        token = data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise ApiAuthError("Kianda's login answer held no access token.")
+        try:
+            lifetime = float(data.get("expires_in", 299))
+        except (TypeError, ValueError):
+            lifetime = 299.0
+        self._token = token
+        self._expires_at = started + max(lifetime - RENEW_MARGIN_SECONDS, lifetime / 2)
+        log.debug("logged in to %s; token valid for %.0f s", self.domain, lifetime)
+
+
+def _pooled_session(concurrency: int) -> requests.Session:
+    """A session with one pooled connection per request in flight."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=concurrency, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.headers["Accept"] = "application/json"
+    return session
+
+
+def _retry_after_seconds(header: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date)."""
+    if not header:
+        return None
+    try:
+        return min(MAX_BACKOFF_SECONDS, max(0.0, float(header)))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return min(MAX_BACKOFF_SECONDS, max(0.0, when.timestamp() - time.time()))
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _get(answer: Any, key: str) -> Any:
+    """A key of a JSON object, in whatever case Kianda spelled it."""
+    if not isinstance(answer, dict):
+        return None
+    for name, value in answer.items():
+        if name.lower() == key.lower():
+            return value
+    return None
+
+
+def _server_message(response: requests.Response) -> str:
+    """Kianda's own words about a failure, from whichever key it used."""
+    data = _json(response)
+    if isinstance(data, dict):
+        for key in ("message", "error_description", "error", "errors", "Message"):
+            value = data.get(key)
+            if value:
+                return str(value)[:500]
+    if data is None and response.text:
+        return response.text.strip()[:200]
+    return ""
+
+
+def _status_error(method: str, path: str, response: requests.Response) -> ApiError:
+    """The exception for a failing status, with Kianda's message."""
+    status = response.status_code
+    detail = _server_message(response)
+    said = f": {detail}" if detail else ""
+    log.debug("%s %s -> %s %s", method, path, status, response.text[:2000])
+    if status == 401:
+        return ApiAuthError(
+            f"Kianda refused the token (HTTP 401){said}. Set a fresh KIANDA_TOKEN, "
+            "or KIANDA_USERNAME, KIANDA_PASSWORD and KIANDA_SUBSCRIPTION_ID.",
+            status=status,
+        )
+    if status == 403:
+        return ApiAuthError(
+            f"Kianda refused access (HTTP 403){said}. The API needs a user with the "
+            "administrator role.",
+            status=status,
+        )
+    if status in NOT_ACTED_STATUSES:
+        return ApiRateLimited(
+            f"Kianda kept answering HTTP {status} (busy){said}. Try again later or "
+            "with a lower --concurrency.",
+            status=status,
+        )
+    if status >= 500:
+        return ApiUnavailable(
+            f"Kianda failed with HTTP {status}{said}.", status=status, maybe_sent=True
+        )
+    return ApiRejected(
+        f"Kianda refused the request (HTTP {status}){said}.", status=status
+    )
+
+
+def _answer(method: str, path: str, response: requests.Response) -> Any:
+    """The JSON of a successful answer, or the ApiError a failing one stands for."""
+    if not 200 <= response.status_code < 300:
+        raise _status_error(method, path, response)
+    data = _json(response)
+    success = _get(data, "success")
+    if success is not None and success is not True:
+        detail = _server_message(response)
+        log.debug("%s %s -> success=%r %s", method, path, success, response.text[:2000])
+        raise ApiRejected(
+            "Kianda answered that the request did not succeed"
+            + (f": {detail}" if detail else "")
+            + "."
+        )
+    return data
