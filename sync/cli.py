@@ -33,7 +33,30 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     root.propagate = False
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """A command group that turns a SyncError into one sentence and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SyncError as exc:
+            log.debug("stopped", exc_info=True)
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            log.debug("unexpected failure", exc_info=True)
+            click.echo(
+                f"Error: kianda-sync stopped on an unexpected problem "
+                f"({type(exc).__name__}: {exc}). Run again with -v for the details, "
+                "and report them if the problem stays.",
+                err=True,
+            )
+            ctx.exit(ExitCode.ABORTED)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kianda-sync")
 @click.option("-v", "--verbose", count=True, help="Show detail (DEBUG) in the log.")
 @click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors.")
@@ -253,17 +276,5 @@ def emulator(
 
 
 def main() -> None:
-    """Run the command; a SyncError becomes its message and its exit code."""
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Stopped.", err=True)
-        sys.exit(ExitCode.NOTHING_DONE)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except SyncError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+    """The console script's entry point."""
+    cli(prog_name="kianda-sync")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sync.emulator.faults import Faults
 from sync.emulator.server import Emulator, User, load_processes
 from sync.emulator.store import EmulatorError, EmulatorStore, Process
 
@@ -9,6 +10,7 @@ __all__ = [
     "Emulator",
     "EmulatorError",
     "EmulatorStore",
+    "Faults",
     "Process",
     "User",
     "load_processes",

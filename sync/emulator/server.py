@@ -24,6 +24,7 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 import yaml
 
+from sync.emulator.faults import Faults
 from sync.emulator.store import EmulatorError, EmulatorStore
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,10 @@ _JSON_KINDS = {
     list: "a list",
     dict: "an object",
 }
+
+
+class _DropConnection(Exception):
+    """Close the connection without answering, as a lost response looks."""
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,9 @@ class _Handler(BaseHTTPRequestHandler):
             status, answer = 200, emulator.answer(self.command, url, auth, self._body())
         except EmulatorError as err:
             status, answer, headers = err.status, err.body, err.headers
+        except _DropConnection:
+            self.close_connection = True
+            return
         except Exception:
             logger.exception("Emulator failed on %s %s", self.command, url.path)
             status, answer = 500, {"message": "Internal error."}
@@ -250,9 +258,11 @@ class Emulator:
         token_ttl: float = 299.0,
         clock: Callable[[], float] = time.monotonic,
         auto_processes: bool = False,
+        faults: Faults | None = None,
     ) -> None:
         """Configure; `token` is a static admin token, `users` POST /token logins."""
         self.store = store if store is not None else EmulatorStore()
+        self.faults = faults or Faults()
         if auto_processes:
             self.store.auto_processes = True
         self.host = host
@@ -433,7 +443,11 @@ class Emulator:
         if not process:
             raise EmulatorError(400, "processName is required.")
         _optional_str(data, "triggerfield")
-        instance_id = self.store.create(process, _mappings(data.get("fieldsmappings")))
+        fields = _mappings(data.get("fieldsmappings"))
+        instance_id = self.store.create(process, fields)
+        if self.faults.lose_answer_of_create(fields):
+            logger.debug("losing the answer to the create of %s", instance_id)
+            raise _DropConnection
         return {"success": True, "instanceID": instance_id}
 
     def _update(

@@ -1,0 +1,66 @@
+"""Shared fixtures: a hermetic environment and a real emulator on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from sync.cli import cli
+from sync.emulator import Emulator, EmulatorStore
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_MAPPING = ROOT / "mappings" / "training-request.yaml"
+SAMPLE_XLSX = ROOT / "samples" / "training-requests.xlsx"
+SAMPLE_CSV = ROOT / "samples" / "training-requests.csv"
+
+
+@pytest.fixture(autouse=True)
+def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Clears KIANDA_* variables and runs each test in its own empty folder."""
+    for name in list(os.environ):
+        if name.startswith("KIANDA_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@dataclass
+class Kianda:
+    """A running emulator and the environment that points the tool at it."""
+
+    emulator: Emulator
+    token: str
+    ledger: Path
+
+    @property
+    def store(self) -> EmulatorStore:
+        """The emulator's state, for assertions."""
+        return self.emulator.store
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """KIANDA_* variables for a run against this emulator."""
+        return {
+            "KIANDA_DOMAIN": self.emulator.url,
+            "KIANDA_TOKEN": self.token,
+            "KIANDA_LEDGER": str(self.ledger),
+            **extra,
+        }
+
+
+@pytest.fixture
+def kianda(tmp_path: Path) -> Iterator[Kianda]:
+    """An emulator that knows the sample mapping's process, with a fresh ledger path."""
+    token = secrets.token_urlsafe(16)
+    emulator = Emulator.from_mapping_files([SAMPLE_MAPPING], token=token)
+    with emulator:
+        yield Kianda(emulator, token, tmp_path / "ledger.sqlite3")
+
+
+def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
+    """Run the kianda-sync command in this process, as a user would type it."""
+    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
