@@ -22,7 +22,7 @@ from sync.mapping import (
     FieldType,
     render_template,
 )
-from sync.reader import Cell, CellError, Row
+from sync.reader import Cell, CellError, Row, Uncalculated
 
 _BLANK = " \t\r\n\u00a0"
 _TRUE = frozenset({"true", "yes", "y", "1"})
@@ -44,6 +44,7 @@ class Slug(StrEnum):
     TOO_LONG = "too-long"
     BAD_PATTERN = "bad-pattern"
     EXCEL_ERROR = "excel-error"
+    UNCALCULATED = "uncalculated-formula"
     MISSING_KEY = "missing-key"
     DUPLICATE_KEY = "duplicate-key"
     MALFORMED_ROW = "malformed-row"
@@ -170,6 +171,12 @@ def _convert_field(
         cell = Cell(rendered if filled else "", rendered if filled else "")
         where = f"the template '{spec.template}'"
 
+    if isinstance(cell.value, Uncalculated):
+        raise _Invalid(
+            Slug.UNCALCULATED,
+            f"{where} holds a formula {cell.text} whose result was never saved in the "
+            "file. Open the file in Excel, let it calculate, save it and run again.",
+        )
     if cell.is_empty:
         if spec.required:
             raise _Invalid(Slug.MISSING_VALUE, f"{where} is empty but required.")

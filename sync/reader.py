@@ -13,7 +13,7 @@ import codecs
 import csv
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,12 @@ _BLANK = " \t\r\n\u00a0"
 
 class CellError(str):
     """The text of an Excel error value such as ``#N/A`` or ``#DIV/0!``."""
+
+    __slots__ = ()
+
+
+class Uncalculated(str):
+    """A formula whose result was never saved in the file (its text, or empty)."""
 
     __slots__ = ()
 
@@ -123,18 +129,17 @@ def _trim_headers(headers: list[str]) -> list[str]:
 
 
 def _open_workbook(path: Path, mapping: Mapping) -> Table:
-    import openpyxl
-
     workbook = _load_workbook(path)
     try:
         sheet = _pick_sheet(workbook, path, mapping.sheet)
         title = sheet.title
         date1904 = bool(workbook.epoch.year == 1904)
-        header_cells = next(
-            sheet.iter_rows(min_row=mapping.header_row, max_row=mapping.header_row),
-            (),
-        )
-        headers = _trim_headers([_workbook_cell(c).text for c in header_cells])
+        headers: list[str] = []
+        for number, cells in _sheet_rows(workbook, sheet):
+            if number == mapping.header_row:
+                headers = _trim_headers([cell.text for cell in cells])
+            if number >= mapping.header_row:
+                break
     finally:
         workbook.close()
     if not headers:
@@ -143,24 +148,81 @@ def _open_workbook(path: Path, mapping: Mapping) -> Table:
             "there are no column names. Set header_row in the mapping to the row "
             "that holds them."
         )
-
     width = len(headers)
 
     def rows() -> Iterator[Row]:
         book = _load_workbook(path)
         try:
-            data = book[title].iter_rows(min_row=mapping.header_row + 1)
-            for number, raw in enumerate(data, start=mapping.header_row + 1):
-                cells = tuple(_workbook_cell(c) for c in raw[:width])
+            for number, raw in _sheet_rows(book, book[title]):
+                if number <= mapping.header_row:
+                    continue
+                cells = tuple(raw[:width])
                 if not _is_blank(cells):
                     yield Row(number, cells)
         finally:
             book.close()
 
-    log.debug(
-        "opened %s sheet %s with openpyxl (%s)", path, title, openpyxl.__version__
-    )
+    log.debug("opened %s, sheet %s", path, title)
     return Table(path, headers, mapping.header_row, title, date1904, rows)
+
+
+def _sheet_rows(book: Any, sheet: Any) -> Iterator[tuple[int, list[Cell]]]:
+    """Every stored row of a read-only sheet as cells, with Excel's row number.
+
+    openpyxl's own read-only iterator reports a formula without a saved result as an
+    empty cell; this parses the same XML with a parser that says so instead.
+    """
+    from openpyxl.cell.read_only import ReadOnlyCell
+    from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
+
+    class Parser(WorkSheetParser):  # type: ignore[misc]
+        def parse_cell(self, element: Any) -> dict[str, Any]:
+            cell: dict[str, Any] = super().parse_cell(element)
+            if cell["value"] is None:
+                formula = element.find(FORMULA_TAG)
+                if formula is not None:
+                    text = f"={formula.text}" if formula.text else ""
+                    cell["value"], cell["data_type"] = Uncalculated(text), "f"
+            return cell
+
+    formats: dict[int, str] = {}
+
+    def number_format(style_id: int) -> str:
+        if style_id not in formats:
+            probe = ReadOnlyCell(sheet, 0, 0, None, "n", style_id)
+            formats[style_id] = probe.number_format
+        return formats[style_id]
+
+    with sheet._get_source() as source:
+        parser = Parser(
+            source,
+            sheet._shared_strings,
+            data_only=True,
+            epoch=book.epoch,
+            date_formats=book._date_formats,
+            timedelta_formats=book._timedelta_formats,
+        )
+        for number, raw in parser.parse():
+            cells: list[Cell] = []
+            for item in raw:
+                while len(cells) < item["column"] - 1:
+                    cells.append(EMPTY)
+                cells.append(_make_cell(item, number_format))
+            yield number, cells
+
+
+def _make_cell(item: dict[str, Any], number_format: Callable[[int], str]) -> Cell:
+    value = item["value"]
+    if value is None:
+        return EMPTY
+    if isinstance(value, Uncalculated):
+        return Cell(value, value)
+    fmt = number_format(item["style_id"])
+    if item["data_type"] == "e":
+        return Cell(CellError(value), str(value), fmt)
+    if isinstance(value, dt.timedelta):
+        value = (dt.datetime.min + value).time()
+    return Cell(value, numfmt.display(value, fmt), fmt)
 
 
 def _load_workbook(path: Path) -> Any:
@@ -191,18 +253,6 @@ def _pick_sheet(workbook: Any, path: Path, wanted: str | None) -> Any:
         if getattr(sheet, "sheet_state", "visible") == "visible":
             return sheet
     raise InputError(f"{path.name} has no visible sheet. Set 'sheet:' in the mapping.")
-
-
-def _workbook_cell(cell: Any) -> Cell:
-    value = getattr(cell, "value", None)
-    if value is None:
-        return EMPTY
-    number_format = getattr(cell, "number_format", None)
-    if getattr(cell, "data_type", None) == "e":
-        return Cell(CellError(value), str(value), number_format)
-    if isinstance(value, dt.timedelta):
-        value = (dt.datetime.min + value).time()
-    return Cell(value, numfmt.display(value, number_format), number_format)
 
 
 # --- CSV ---------------------------------------------------------------------------
