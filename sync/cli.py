@@ -97,7 +97,10 @@ def _print_summary(summary: RunSummary, verb: str) -> None:
         f"{verb} {summary.rows} rows of {summary.input_path}: " + ", ".join(parts)
     )
     if summary.aborted:
-        click.echo(f"The run was stopped: {summary.aborted}")
+        click.echo(
+            "The run was stopped part-way (see the error above); rows it did not "
+            "send are marked 'not attempted'. Run again once the problem is fixed."
+        )
     if summary.results_path is not None:
         click.echo(f"Results: {summary.results_path}")
     needs = sum(

@@ -363,7 +363,12 @@ def bind(mapping: Mapping, headers: Sequence[str], input_name: str) -> BoundMapp
 
     wanted: list[tuple[str, tuple[str, ...]]] = []
     for name, spec in mapping.fields.items():
-        wanted.extend((column, ("fields", name)) for column in spec.columns())
+        for part in ("column", "template", "text", "value"):
+            source = getattr(spec, part)
+            if source is None:
+                continue
+            names = [source] if part == "column" else template_columns(source)
+            wanted.extend((column, ("fields", name, part)) for column in names)
     wanted.extend((column, ("key",)) for column in mapping.key)
     if mapping.instance_id_column:
         wanted.append((mapping.instance_id_column, ("instance_id_column",)))

@@ -8,6 +8,7 @@ is ever stored as a formula, so opening the results can never run one.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import logging
 import re
 from collections.abc import Sequence
@@ -105,10 +106,24 @@ class ResultsWriter:
             cell.font = font
         return cell
 
+    def _input_cell(self, source: Cell) -> Any:
+        """An input cell as typed: a real date stays a date in its own format.
+
+        Everything else is written as the text the user saw, so that a results
+        workbook read back as input gives the same values (and runs no formula).
+        """
+        from openpyxl.cell import WriteOnlyCell
+
+        if isinstance(source.value, dt.date | dt.time):
+            cell = WriteOnlyCell(self._sheet, value=source.value)
+            cell.number_format = source.number_format or "yyyy-mm-dd"
+            return cell
+        return self._cell(source.text)
+
     def write(self, result: RowResult) -> None:
         """Append one row: its input cells, then the five columns of the outcome."""
         cells: list[Cell] = [result.row.cell(i) for i in self._keep]
-        values = [c.text for c in cells] + [
+        outcome = [
             result.instance_id,
             result.action.value,
             result.status.value,
@@ -116,9 +131,11 @@ class ResultsWriter:
             str(result.row.number),
         ]
         if self._csv:
+            values = [c.text for c in cells] + outcome
             self._writer.writerow([_csv_safe(v) for v in values])
         else:
-            self._sheet.append([self._cell(v) for v in values])
+            line = [self._input_cell(c) for c in cells]
+            self._sheet.append(line + [self._cell(v) for v in outcome])
 
     def close(self, summary: RunSummary) -> None:
         """Add the Summary sheet, then move the finished file into place."""
