@@ -108,6 +108,13 @@ def run_sync(
         started=dt.datetime.now(dt.UTC),
     )
 
+    log.info(
+        "Starting %s %s: %s into process '%s'",
+        options.command,
+        summary.run_id,
+        table.name,
+        mapping.process,
+    )
     with ExitStack() as stack:
         writer = stack.enter_context(ResultsWriter(results_path, table.headers))
         if options.validate_only:
@@ -141,6 +148,14 @@ def run_sync(
             run.execute(duplicates, writer)
         summary.ended = dt.datetime.now(dt.UTC)
         writer.close(summary)
+    log.info(
+        "Finished %s in %.1f s: %s; %d requests, %d retries",
+        summary.run_id,
+        summary.duration,
+        ", ".join(f"{n} {s.value}" for s, n in sorted(summary.statuses.items())),
+        summary.requests,
+        summary.retries,
+    )
     return summary
 
 

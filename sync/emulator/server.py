@@ -300,7 +300,7 @@ class Emulator:
         if self._server is not None:
             raise RuntimeError("The emulator is already running.")
         self._server = _Server((self.host, self._port), self)
-        logger.info("Kianda emulator listening on %s", self.url)
+        logger.debug("Kianda emulator listening on %s", self.url)
         return self._server
 
     def start(self) -> Emulator:
