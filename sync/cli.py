@@ -101,6 +101,8 @@ def _print_summary(summary: RunSummary, verb: str) -> None:
             "The run was stopped part-way (see the error above); rows it did not "
             "send are marked 'not attempted'. Run again once the problem is fixed."
         )
+    if summary.same_file_as:
+        click.echo(f"This file was already synced here by run {summary.same_file_as}.")
     if summary.results_path is not None:
         click.echo(f"Results: {summary.results_path}")
     needs = sum(
@@ -149,6 +151,11 @@ def _summary_json(summary: RunSummary, path: Path) -> None:
 @click.option("--retry-unknown", is_flag=True, help="Create rows left 'unknown' again.")
 @click.option("--force", is_flag=True, help="Send rows even when unchanged.")
 @click.option(
+    "--only-failed",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Re-run only the rows that did not succeed in this earlier results file.",
+)
+@click.option(
     "--summary-json", type=_EXISTING_FILE, help="Also write the summary as JSON."
 )
 def run(
@@ -161,6 +168,7 @@ def run(
     ledger: Path | None,
     retry_unknown: bool,
     force: bool,
+    only_failed: Path | None,
     summary_json: Path | None,
 ) -> None:
     """Create or update one Kianda instance per row of INPUT, as MAPPING says.
@@ -178,6 +186,7 @@ def run(
         retry_unknown=retry_unknown,
         force=force,
         emulator=emulator,
+        only_failed=only_failed,
         command="run --dry-run" if dry_run else "run",
     )
     summary = run_sync(
@@ -219,6 +228,59 @@ def validate(mapping: Path, input_file: Path, output: Path | None) -> None:
     )
     _print_summary(summary, "Checked")
     sys.exit(summary.exit_code)
+
+
+@cli.command()
+@click.argument("run_id", required=False)
+@click.option("--ledger", type=_EXISTING_FILE, help="The ledger file to read.")
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Use the ledger beside this mapping file (the default place).",
+)
+@click.option(
+    "-o", "--output", type=_EXISTING_FILE, help="Write RUN_ID's results here."
+)
+@click.option("--limit", default=30, show_default=True, help="Runs to list.")
+def history(
+    run_id: str | None,
+    ledger: Path | None,
+    mapping: Path | None,
+    output: Path | None,
+    limit: int,
+) -> None:
+    """List past runs, or write the results workbook of RUN_ID again.
+
+    \b
+    Examples:
+      kianda-sync history --mapping mappings/training-request.yaml
+      kianda-sync history 20261203T101500Z-ab12cd -o again.xlsx --mapping m.yaml
+    """
+    from sync.history import list_runs, rewrite_results
+    from sync.ledger import default_ledger_path
+    from sync.settings import load_settings
+
+    path = ledger or load_settings().ledger
+    if path is None:
+        if mapping is None:
+            raise click.UsageError("Say which ledger to read: --ledger or --mapping.")
+        path = default_ledger_path(mapping)
+    if run_id is None:
+        runs = list_runs(path, limit)
+        if not runs:
+            click.echo(f"No runs recorded in {path}.")
+        for record in runs:
+            counts = ", ".join(f"{n} {s}" for s, n in sorted(record.counts.items()))
+            click.echo(
+                f"{record.run_id}  {record.started_at}  {record.command or 'run'}  "
+                f"{record.process}  {Path(record.input).name}  "
+                f"{record.outcome or 'unfinished'}  {counts}"
+            )
+        return
+    if output is None:
+        raise click.UsageError("Give -o FILE to write the run's results workbook.")
+    record = rewrite_results(path, run_id, output)
+    click.echo(f"Wrote the results of run {record.run_id} to {output}")
 
 
 @cli.command()

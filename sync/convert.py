@@ -116,8 +116,8 @@ def convert_row(bound: BoundMapping, row: Row, date1904: bool = False) -> Conver
     """Convert every mapped field of a row; problems are collected, not raised."""
     mapping = bound.mapping
     instance_id = None
-    if mapping.instance_id_column and mapping.instance_id_column in bound.columns:
-        cell = row.cell(bound.index(mapping.instance_id_column))
+    if bound.instance_id_column is not None:
+        cell = row.cell(bound.index(bound.instance_id_column))
         instance_id = clean_text(cell.text) or None
 
     result = ConvertedRow(row.number, row_key(bound, row), instance_id)
@@ -310,7 +310,7 @@ def parse_number(text: str, spec: FieldSpec, where: str) -> Decimal:
         number = Decimal(body)
     except InvalidOperation:  # pragma: no cover - the pattern above rules it out
         raise _Invalid(Slug.BAD_NUMBER, f"{where} holds '{text}'.") from None
-    return -number if negative else number
+    return number.copy_negate() if negative else number
 
 
 def _percent(spec: FieldSpec, cell: Cell, where: str) -> Decimal:

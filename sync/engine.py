@@ -5,6 +5,11 @@ keys, then streams it again: each row is converted, matched to an instance (its
 Instance ID cell, else the ledger, else a create), sent through a small pool of
 threads, recorded in the ledger, and written to the results file in input order.
 Only this thread touches the ledger and the results file.
+
+Creates are sent in batches: the batch's keys are first written to the ledger as
+*pending* in one transaction that is on disk before any request leaves, so a crash at
+any instant leaves either no trace and no request, or a pending mark that later runs
+report as ``unknown``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -31,11 +36,19 @@ from sync.errors import (
     ApiUnavailable,
     ConfigError,
 )
-from sync.ledger import KeyState, Ledger, default_ledger_path, file_sha256, fingerprint
+from sync.ledger import (
+    KeyState,
+    Ledger,
+    RunRow,
+    default_ledger_path,
+    file_sha256,
+    fingerprint,
+)
+from sync.lock import RunLock
 from sync.mapping import BoundMapping, Mapping, OnExisting, bind, load_mapping
 from sync.outcome import Action, RowResult, RunSummary, Status
 from sync.reader import Row, Table, open_table
-from sync.results import ResultsWriter, default_results_path
+from sync.results import ResultsWriter, default_results_path, rows_to_retry
 from sync.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,6 +56,8 @@ log = logging.getLogger(__name__)
 EMULATOR_SCOPE = "emulator"
 # Consecutive "no answer" failures after which Kianda is taken to be down.
 BREAKER_THRESHOLD = 10
+# Rows waiting for an earlier row's answer before the reader pauses.
+MAX_QUEUED_PER_THREAD = 64
 UNKNOWN_MESSAGE = (
     "The create was sent but no answer came back, so this instance may already exist "
     "in Kianda. Check Kianda: if it is there, put its ID in the 'Instance ID' column; "
@@ -59,6 +74,7 @@ class RunOptions:
     retry_unknown: bool = False
     force: bool = False
     emulator: bool = False
+    only_failed: Path | None = None
     command: str = "run"
 
 
@@ -73,6 +89,15 @@ class _Job:
     digest: str
 
 
+@dataclass
+class _Slot:
+    """A row's place in the output order: its result, or the job that will give it."""
+
+    result: RowResult | None = None
+    job: _Job | None = None
+    future: Future[str | None] | None = field(default=None, repr=False)
+
+
 def run_sync(
     mapping_path: Path,
     input_path: Path,
@@ -85,8 +110,9 @@ def run_sync(
     """Sync one input file into Kianda and write its results; return the summary.
 
     Raises a SyncError subclass when nothing could be done (bad mapping, input,
-    configuration or ledger); row problems and an aborted run are in the summary.
-    ``notice`` receives the sentences a user must see even in a quiet run.
+    configuration or ledger, or another run holding the ledger); row problems and an
+    aborted run are in the summary. ``notice`` receives the sentences a user must see
+    even in a quiet run.
     """
     options = options or RunOptions()
     mapping = load_mapping(mapping_path)
@@ -96,6 +122,7 @@ def run_sync(
     table = open_table(input_path, mapping)
     bound = bind(mapping, table.headers, table.name)
     duplicates = _repeated_keys(bound, table)
+    wanted = rows_to_retry(options.only_failed) if options.only_failed else None
 
     results_path = results_path or default_results_path(input_path)
     summary = RunSummary(
@@ -107,7 +134,6 @@ def run_sync(
         results_path=results_path,
         started=dt.datetime.now(dt.UTC),
     )
-
     log.info(
         "Starting %s %s: %s into process '%s'",
         options.command,
@@ -115,15 +141,21 @@ def run_sync(
         table.name,
         mapping.process,
     )
+
     with ExitStack() as stack:
-        writer = stack.enter_context(ResultsWriter(results_path, table.headers))
+        rows = (r for r in table.rows() if wanted is None or r.number in wanted)
         if options.validate_only:
-            for row in table.rows():
+            writer = stack.enter_context(ResultsWriter(results_path, table.headers))
+            for row in rows:
                 result = _validate(bound, row, table, duplicates)
                 summary.add(result)
                 writer.write(result)
         else:
             ledger_path = settings.ledger or default_ledger_path(mapping_path)
+            if not options.dry_run:
+                stack.enter_context(
+                    RunLock(ledger_path, summary.run_id, options.command)
+                )
             if options.emulator:
                 settings = stack.enter_context(
                     _emulated(settings, mapping_path, ledger_path, notice)
@@ -133,7 +165,10 @@ def run_sync(
             else:
                 assert settings.domain is not None
                 summary.domain = scope = settings.domain
-            ledger = stack.enter_context(Ledger(ledger_path, scope))
+            ledger = stack.enter_context(
+                Ledger(ledger_path, scope, read_only=options.dry_run)
+            )
+            writer = stack.enter_context(ResultsWriter(results_path, table.headers))
             client = KiandaClient(settings)
             stack.callback(client.close)
             run = _Run(
@@ -144,8 +179,9 @@ def run_sync(
                 settings=settings,
                 options=options,
                 summary=summary,
+                notice=notice,
             )
-            run.execute(duplicates, writer)
+            run.execute(rows, duplicates, writer)
         summary.ended = dt.datetime.now(dt.UTC)
         writer.close(summary)
     log.info(
@@ -262,96 +298,163 @@ class _Run:
         settings: Settings,
         options: RunOptions,
         summary: RunSummary,
+        notice: Callable[[str], None],
     ) -> None:
         self.bound = bound
         self.mapping: Mapping = bound.mapping
         self.table = table
         self.ledger = ledger
         self.client = client
-        self.settings = settings
+        self.limit = settings.concurrency
         self.options = options
         self.summary = summary
+        self.notice = notice
         self.consecutive_outages = 0
+        self.queue: deque[_Slot] = deque()
+        self.unsent: list[_Slot] = []
+        self.position = 0
 
-    def execute(self, duplicates: dict[str, list[int]], writer: ResultsWriter) -> None:
+    # --- the loop --------------------------------------------------------------------
+
+    def execute(
+        self,
+        rows: Iterator[Row],
+        duplicates: dict[str, list[int]],
+        writer: ResultsWriter,
+    ) -> None:
         """Plan, send and record every row, writing results in input order."""
         summary = self.summary
-        dry = self.options.dry_run
-        if not dry:
-            self.ledger.start_run(
-                summary.run_id,
-                self.mapping.process,
-                summary.input_path,
-                file_sha256(summary.input_path),
-                summary.mapping_path,
-            )
-        limit = self.settings.concurrency
-        queue: deque[RowResult | tuple[_Job, Future[str | None]]] = deque()
+        if not self.options.dry_run:
+            self._start(summary)
 
-        def flush(block: bool) -> None:
-            while queue:
-                head = queue[0]
-                if isinstance(head, tuple):
-                    if not block and not head[1].done():
-                        return
-                    result = self._finish(*head)
-                else:
-                    result = head
-                queue.popleft()
-                summary.add(result)
-                writer.write(result)
-                if result.status is not Status.NOT_ATTEMPTED and result.status in (
-                    Status.INVALID,
-                    Status.FAILED,
-                    Status.UNKNOWN,
-                ):
-                    log.warning(
-                        "Row %d: %s. %s",
-                        result.row.number,
-                        result.status,
-                        result.message,
-                    )
-
-        with ThreadPoolExecutor(limit, thread_name_prefix="send") as pool:
-            for row in self.table.rows():
+        with ThreadPoolExecutor(self.limit, thread_name_prefix="send") as pool:
+            for row in rows:
                 converted = _convert(self.bound, row, self.table, duplicates)
                 planned = self._plan(row, converted)
                 if isinstance(planned, RowResult):
-                    queue.append(planned)
-                elif summary.aborted:
-                    queue.append(self._not_attempted(planned))
+                    self.queue.append(_Slot(result=planned))
                 else:
-                    if planned.action is Action.CREATE:
-                        self.ledger.mark_pending(
-                            self.mapping.process,
-                            planned.converted.key or "",
-                            summary.run_id,
-                        )
-                    queue.append((planned, pool.submit(self._send, planned)))
-                    self._throttle(queue, limit)
-                flush(block=len(queue) > limit * 64)
-            flush(block=True)
+                    slot = _Slot(job=planned)
+                    self.queue.append(slot)
+                    self.unsent.append(slot)
+                    if len(self.unsent) >= self.limit:
+                        self._dispatch(pool, writer)
+                self._flush(
+                    writer, block=len(self.queue) > self.limit * MAX_QUEUED_PER_THREAD
+                )
+            self._dispatch(pool, writer)
+            self._flush(writer, block=True)
 
         summary.requests = self.client.stats.requests
         summary.retries = self.client.stats.retries
-        if not dry:
+        if not self.options.dry_run:
             counts = {s.value: n for s, n in summary.statuses.items()}
             outcome = "aborted" if summary.aborted else "finished"
-            self.ledger.finish_run(summary.run_id, counts, outcome)
+            with self.ledger.durable():
+                self.ledger.finish_run(summary.run_id, counts, outcome)
 
-    def _throttle(
-        self, queue: deque[RowResult | tuple[_Job, Future[str | None]]], limit: int
-    ) -> None:
-        """Wait until fewer than ``limit`` requests are in flight."""
+    def _start(self, summary: RunSummary) -> None:
+        """Record the run, and say so if this very file was synced here before."""
+        checksum = file_sha256(summary.input_path)
+        with self.ledger.batch():
+            self.ledger.start_run(
+                summary.run_id,
+                process=self.mapping.process,
+                input_path=summary.input_path,
+                checksum=checksum,
+                mapping=summary.mapping_path,
+                headers=self.table.headers,
+                command=self.options.command,
+            )
+        earlier = self.ledger.earlier_run_of(
+            self.mapping.process, checksum, summary.run_id
+        )
+        if earlier is not None:
+            summary.same_file_as = f"{earlier.run_id} ({earlier.started_at})"
+            self.notice(
+                f"This exact file was already synced into '{self.mapping.process}' by "
+                f"run {earlier.run_id} on {earlier.started_at}; rows already sent come "
+                "out 'unchanged', so nothing is created twice."
+            )
+
+    def _dispatch(self, pool: ThreadPoolExecutor, writer: ResultsWriter) -> None:
+        """Mark the waiting creates pending (durably), then send the waiting jobs."""
+        slots, self.unsent = self.unsent, []
+        if not slots:
+            return
+        if self.summary.aborted:
+            for slot in slots:
+                assert slot.job is not None
+                slot.result = self._not_attempted(slot.job)
+            return
+
+        creates = [s.job for s in slots if s.job and s.job.action is Action.CREATE]
+        if creates:
+            with self.ledger.durable():
+                for job in creates:
+                    key = job.converted.key or ""
+                    self.ledger.mark_pending(
+                        self.mapping.process, key, self.summary.run_id
+                    )
+        for slot in slots:
+            self._wait_for_room(writer)
+            slot.future = pool.submit(self._send, slot.job)  # type: ignore[arg-type]
+
+    def _wait_for_room(self, writer: ResultsWriter) -> None:
+        """Wait until fewer than ``limit`` requests are in flight, writing results."""
         while True:
             running = [
-                item[1]
-                for item in queue
-                if isinstance(item, tuple) and not item[1].done()
+                s.future
+                for s in self.queue
+                if s.future is not None and not s.future.done()
             ]
-            if len(running) < limit:
+            if len(running) < self.limit:
                 return
             wait(running, return_when=FIRST_COMPLETED)
+            self._flush(writer, block=False)
+
+    def _flush(self, writer: ResultsWriter, *, block: bool) -> None:
+        """Record and write the rows at the head of the queue whose outcome is known."""
+        if not self.queue or not self._ready(self.queue[0], block):
+            return
+        with self.ledger.batch() if not self.options.dry_run else _nothing():
+            while self.queue and self._ready(self.queue[0], block):
+                slot = self.queue.popleft()
+                if slot.result is None:
+                    assert slot.job is not None and slot.future is not None
+                    slot.result = self._finish(slot.job, slot.future)
+                self._write(slot.result, writer)
+
+    def _ready(self, slot: _Slot, block: bool) -> bool:
+        if slot.result is not None:
+            return True
+        if slot.future is None:
+            return False  # not sent yet
+        return block or slot.future.done()
+
+    def _write(self, result: RowResult, writer: ResultsWriter) -> None:
+        self.summary.add(result)
+        writer.write(result)
+        if result.status in (Status.INVALID, Status.FAILED, Status.UNKNOWN):
+            log.warning(
+                "Row %d: %s. %s", result.row.number, result.status, result.message
+            )
+        if not self.options.dry_run:
+            self.ledger.record_row(
+                self.summary.run_id,
+                self.position,
+                RunRow(
+                    result.row.number,
+                    [c.text for c in result.row.cells],
+                    result.instance_id,
+                    result.action.value,
+                    result.status.value,
+                    result.message,
+                ),
+            )
+        self.position += 1
+
+    # --- planning --------------------------------------------------------------------
 
     def _plan(self, row: Row, converted: ConvertedRow) -> RowResult | _Job:
         """Decide what a row needs: nothing (with a status), a create or an update."""
@@ -389,6 +492,8 @@ class _Run:
 
         if self.options.dry_run:
             return RowResult(row, job.action, Status.READY, "", instance_id or "")
+        if self.summary.aborted:
+            return self._not_attempted(job)
         return job
 
     def _not_attempted(self, job: _Job) -> RowResult:
@@ -400,8 +505,10 @@ class _Run:
             job.instance_id or "",
         )
 
+    # --- sending (worker threads) ----------------------------------------------------
+
     def _send(self, job: _Job) -> str | None:
-        """Runs in a worker thread: one create or update; returns the instance ID."""
+        """One create or update; returns the instance ID, or None if not sent."""
         mapping = self.mapping
         if self.summary.aborted:
             return None
@@ -420,6 +527,8 @@ class _Run:
         )
         return job.instance_id
 
+    # --- recording -------------------------------------------------------------------
+
     def _finish(self, job: _Job, future: Future[str | None]) -> RowResult:
         """Record a sent row's answer in the ledger and turn it into a result."""
         process, run_id = self.mapping.process, self.summary.run_id
@@ -428,7 +537,7 @@ class _Run:
             instance_id = future.result()
         except ApiError as exc:
             return self._failure(job, exc)
-        if instance_id is None:  # skipped in the worker after an abort
+        if instance_id is None:  # not sent: the run was stopped before its turn
             if job.action is Action.CREATE:
                 self.ledger.forget_pending(process, key or "")
             return self._not_attempted(job)
@@ -447,20 +556,14 @@ class _Run:
 
         if isinstance(exc, ApiUnavailable | ApiRateLimited):
             self.consecutive_outages += 1
-            if (
-                self.consecutive_outages >= BREAKER_THRESHOLD
-                and not self.summary.aborted
-            ):
-                self.summary.aborted = (
+            if self.consecutive_outages >= BREAKER_THRESHOLD:
+                self._abort(
                     f"Kianda failed {self.consecutive_outages} times in a row ({exc})"
                 )
-                log.error("Stopping the run: %s", self.summary.aborted)
         if isinstance(exc, ApiAuthError):
             if creating:
                 self.ledger.forget_pending(process, key)
-            if not self.summary.aborted:
-                self.summary.aborted = str(exc)
-                log.error("Stopping the run: %s", exc)
+            self._abort(str(exc))
             return self._not_attempted(job)
         if creating and maybe_sent:
             return RowResult(
@@ -471,3 +574,13 @@ class _Run:
         return RowResult(
             job.row, job.action, Status.FAILED, str(exc), job.instance_id or ""
         )
+
+    def _abort(self, reason: str) -> None:
+        if not self.summary.aborted:
+            self.summary.aborted = reason
+            log.error("Stopping the run: %s", reason)
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield

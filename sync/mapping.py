@@ -31,6 +31,8 @@ from pydantic import (
 from sync.errors import MappingError
 
 _WHITESPACE = re.compile(r"\s+")
+# The column in which results workbooks give each row's instance ID.
+RESULTS_ID_COLUMN = "Instance ID"
 
 
 class FieldType(StrEnum):
@@ -109,6 +111,13 @@ class FieldSpec(BaseModel):
     def _choice_keys_as_text(cls, value: Any) -> Any:
         if isinstance(value, dict):
             return {str(key): str(code) for key, code in value.items()}
+        return value
+
+    @field_validator("template", "text", "value")
+    @classmethod
+    def _parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            template_columns(value)
         return value
 
     @field_validator("pattern")
@@ -342,6 +351,8 @@ class BoundMapping:
     mapping: Mapping
     columns: dict[str, int]
     """Mapping column name -> 0-based index in the sheet."""
+    instance_id_column: str | None = None
+    """The column holding instance IDs: the mapping's, or a results file's own."""
 
     def index(self, column: str) -> int:
         """The 0-based sheet position of a mapping column name."""
@@ -405,7 +416,28 @@ def bind(mapping: Mapping, headers: Sequence[str], input_name: str) -> BoundMapp
         raise MappingError(
             " ".join(unique) + " Fix the mapping or the sheet and run again."
         )
-    return BoundMapping(mapping=mapping, columns=columns)
+
+    id_column = _instance_id_column(mapping, positions, columns)
+    return BoundMapping(mapping=mapping, columns=columns, instance_id_column=id_column)
+
+
+def _instance_id_column(
+    mapping: Mapping, positions: dict[str, list[int]], columns: dict[str, int]
+) -> str | None:
+    """The mapping's instance ID column if the sheet has it; else a results file's."""
+    if mapping.instance_id_column is not None:
+        return (
+            mapping.instance_id_column
+            if mapping.instance_id_column in columns
+            else None
+        )
+    found = positions.get(
+        normalize_header(RESULTS_ID_COLUMN, mapping.match_headers), []
+    )
+    if len(found) != 1:
+        return None
+    columns[RESULTS_ID_COLUMN] = found[0]
+    return RESULTS_ID_COLUMN
 
 
 def _column_letter(index: int) -> str:

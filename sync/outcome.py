@@ -65,6 +65,7 @@ class RunSummary:
     statuses: Counter[Status] = field(default_factory=Counter)
     actions: Counter[Action] = field(default_factory=Counter)
     aborted: str | None = None
+    same_file_as: str | None = None
     requests: int = 0
     retries: int = 0
 

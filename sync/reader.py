@@ -131,22 +131,29 @@ def _trim_headers(headers: list[str]) -> list[str]:
 def _open_workbook(path: Path, mapping: Mapping) -> Table:
     workbook = _load_workbook(path)
     try:
-        sheet = _pick_sheet(workbook, path, mapping.sheet)
+        sheet = _results_sheet(workbook, mapping.sheet)
+        header_row = 1
+        if sheet is None:
+            sheet = _pick_sheet(workbook, path, mapping.sheet)
+            header_row = mapping.header_row
+        else:
+            log.info(
+                "%s is a kianda-sync results workbook: reading its Results sheet", path
+            )
         title = sheet.title
         date1904 = bool(workbook.epoch.year == 1904)
         headers: list[str] = []
         for number, cells in _sheet_rows(workbook, sheet):
-            if number == mapping.header_row:
+            if number == header_row:
                 headers = _trim_headers([cell.text for cell in cells])
-            if number >= mapping.header_row:
+            if number >= header_row:
                 break
     finally:
         workbook.close()
     if not headers:
         raise InputError(
-            f"Row {mapping.header_row} of {path.name} (sheet '{title}') is empty, so "
-            "there are no column names. Set header_row in the mapping to the row "
-            "that holds them."
+            f"Row {header_row} of {path.name} (sheet '{title}') is empty, so there are "
+            "no column names. Set header_row in the mapping to the row that holds them."
         )
     width = len(headers)
 
@@ -154,7 +161,7 @@ def _open_workbook(path: Path, mapping: Mapping) -> Table:
         book = _load_workbook(path)
         try:
             for number, raw in _sheet_rows(book, book[title]):
-                if number <= mapping.header_row:
+                if number <= header_row:
                     continue
                 cells = tuple(raw[:width])
                 if not _is_blank(cells):
@@ -163,7 +170,30 @@ def _open_workbook(path: Path, mapping: Mapping) -> Table:
             book.close()
 
     log.debug("opened %s, sheet %s", path, title)
-    return Table(path, headers, mapping.header_row, title, date1904, rows)
+    return Table(path, headers, header_row, title, date1904, rows)
+
+
+def is_results_header(headers: list[str]) -> bool:
+    """Whether a header row is that of a kianda-sync results file."""
+    return {"Sync Status", "Source Row", "Instance ID"} <= set(headers)
+
+
+def _results_sheet(workbook: Any, wanted: str | None) -> Any:
+    """The Results sheet of a results workbook fed back as input, else None.
+
+    Used when the mapping names no sheet, or one the workbook does not have, so that
+    the mapping written for the original export also reads its results.
+    """
+    names = workbook.sheetnames
+    if "Results" not in names or "Summary" not in names:
+        return None
+    if wanted is not None and wanted in names and wanted != "Results":
+        return None
+    sheet = workbook["Results"]
+    first = next(_sheet_rows(workbook, sheet), (0, []))
+    if first[0] == 1 and is_results_header([cell.text for cell in first[1]]):
+        return sheet
+    return None
 
 
 def _sheet_rows(book: Any, sheet: Any) -> Iterator[tuple[int, list[Cell]]]:
@@ -267,12 +297,14 @@ def _open_csv(path: Path, mapping: Mapping) -> Table:
             f"The mapping's encoding '{encoding}' is not known. Use a name such as "
             "utf-8, utf-8-sig or cp1252."
         ) from None
-    delimiter = mapping.delimiter or _detect_delimiter(path, encoding)
+    # Excel's "CSV UTF-8" starts with a byte-order mark even when utf-8 is named.
+    codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    delimiter = mapping.delimiter or _detect_delimiter(path, codec)
     log.debug("reading %s as %s, delimiter %r", path, encoding, delimiter)
 
     def records() -> Iterator[tuple[int, list[str]]]:
         try:
-            with path.open(encoding=encoding, newline="") as handle:
+            with path.open(encoding=codec, newline="") as handle:
                 reader = csv.reader(handle, delimiter=delimiter, strict=False)
                 yield from enumerate(reader, start=1)
         except UnicodeDecodeError as exc:
@@ -286,20 +318,23 @@ def _open_csv(path: Path, mapping: Mapping) -> Table:
             ) from None
 
     headers: list[str] = []
+    header_row = mapping.header_row
     for number, record in records():
-        if number == mapping.header_row:
+        if number == 1 and is_results_header(record):
+            header_row = 1  # a results file fed back as input
+        if number == header_row:
             headers = _trim_headers(list(record))
             break
     if not headers:
         raise InputError(
-            f"Record {mapping.header_row} of {path.name} is empty, so there are no "
-            "column names. Set header_row in the mapping to the record that holds them."
+            f"Record {header_row} of {path.name} is empty, so there are no column "
+            "names. Set header_row in the mapping to the record that holds them."
         )
     width = len(headers)
 
     def rows() -> Iterator[Row]:
         for number, record in records():
-            if number <= mapping.header_row:
+            if number <= header_row:
                 continue
             cells = tuple(Cell(text, text) for text in record)
             if _is_blank(cells):
@@ -314,7 +349,7 @@ def _open_csv(path: Path, mapping: Mapping) -> Table:
                 )
             yield Row(number, cells[:width], problem)
 
-    return Table(path, headers, mapping.header_row, None, False, rows)
+    return Table(path, headers, header_row, None, False, rows)
 
 
 def detect_encoding(path: Path) -> str:

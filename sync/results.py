@@ -192,3 +192,49 @@ def _xlsx_text(text: str) -> str:
 def _csv_safe(text: str) -> str:
     """Prefix a quote to text a spreadsheet program would otherwise run as a formula."""
     return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def rows_to_retry(results: Path) -> set[int]:
+    """Source Rows of an earlier results file whose status was not a success.
+
+    Used by ``--only-failed`` to re-run just the rows that need it.
+    """
+    from sync.outcome import OK_STATUSES
+
+    if not results.exists():
+        raise InputError(
+            f"The results file {results} given to --only-failed does not exist."
+        )
+    lines: list[list[str]]
+    if results.suffix.lower() == ".csv":
+        with results.open(encoding="utf-8-sig", newline="") as handle:
+            lines = [list(line) for line in csv.reader(handle)]
+    else:
+        from openpyxl import load_workbook
+
+        book = load_workbook(results, read_only=True, data_only=True)
+        try:
+            if "Results" not in book.sheetnames:
+                raise InputError(
+                    f"{results} has no 'Results' sheet; give --only-failed a results "
+                    "workbook written by kianda-sync."
+                )
+            lines = [
+                ["" if v is None else str(v) for v in line]
+                for line in book["Results"].iter_rows(values_only=True)
+            ]
+        finally:
+            book.close()
+    header = lines[0] if lines else []
+    if "Source Row" not in header or "Sync Status" not in header:
+        raise InputError(
+            f"{results} has no 'Source Row' and 'Sync Status' columns; give "
+            "--only-failed a results file written by kianda-sync."
+        )
+    number, status = header.index("Source Row"), header.index("Sync Status")
+    ok = {s.value for s in OK_STATUSES}
+    return {
+        int(line[number])
+        for line in lines[1:]
+        if len(line) > status and line[number].isdigit() and line[status] not in ok
+    }
