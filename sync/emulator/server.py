@@ -155,6 +155,10 @@ class _Server(ThreadingHTTPServer):
         self.open_lock = threading.Lock()
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up is normal here (killed runs, lost answers): log it."""
+        logger.debug("Connection from %s ended abruptly", client_address)
+
     def close_connections(self) -> None:
         """Shut idle keep-alive connections so their handler threads end."""
         with self.open_lock:
