@@ -169,35 +169,40 @@ def test_lost_create_answers_are_unknown_not_duplicated(tmp_path: Path) -> None:
 
 
 def test_two_runs_at_once_one_waits_out(tmp_path: Path) -> None:
-    """Of two runs started together on one ledger, one runs and one exits 2."""
+    """While one run holds the ledger, a second one exits 2 naming the first."""
     source, ledger = tmp_path / "staff.csv", tmp_path / "ledger.sqlite3"
     _write_input(source, 150)
     mapping = _mapping(tmp_path)
     store = KillingStore()
-    store.delay = 0.01
+    store.delay = 0.02
     command = [sys.executable, "-m", "sync", "run", str(mapping), str(source)]
     command += ["--concurrency", "1"]
 
     with Emulator(store, token=TOKEN) as emulator:
         env = _env(emulator, ledger)
-        runs = [
-            subprocess.Popen(
-                [*command, "-o", str(tmp_path / f"r{n}.xlsx")],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-            for n in range(2)
-        ]
-        outputs = [run.communicate(timeout=120) for run in runs]
+        first = subprocess.Popen(
+            [*command, "-o", str(tmp_path / "r1.xlsx")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        while store.count(path_prefix="/api/") == 0:
+            time.sleep(0.01)
+        second = subprocess.run(
+            [*command, "-o", str(tmp_path / "r2.xlsx")],
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        still_running = first.poll() is None
+        first.communicate(timeout=120)
 
-    codes = sorted(run.returncode for run in runs)
-    refused = next(
-        err for (_, err), run in zip(outputs, runs, strict=True) if run.returncode == 2
-    )
-    assert codes == [0, 2]
-    assert b"Another kianda-sync run is using the ledger" in refused
-    assert b"process " in refused and b"started " in refused
+    assert still_running
+    assert (first.returncode, second.returncode) == (0, 2)
+    assert b"Another kianda-sync run is using the ledger" in second.stderr
+    assert b"process " in second.stderr and b"started " in second.stderr
+    assert not (tmp_path / "r2.xlsx").exists()
     assert max(_keys_held(store).values()) == 1
     assert len(store.instances("staff")) == 150
 
