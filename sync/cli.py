@@ -151,6 +151,12 @@ def _summary_json(summary: RunSummary, path: Path) -> None:
 @click.option("--retry-unknown", is_flag=True, help="Create rows left 'unknown' again.")
 @click.option("--force", is_flag=True, help="Send rows even when unchanged.")
 @click.option(
+    "--allow-insecure-http",
+    is_flag=True,
+    default=None,
+    help="Allow a plain http:// KIANDA_DOMAIN that is not on this machine.",
+)
+@click.option(
     "--only-failed",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Re-run only the rows that did not succeed in this earlier results file.",
@@ -168,6 +174,7 @@ def run(
     ledger: Path | None,
     retry_unknown: bool,
     force: bool,
+    allow_insecure_http: bool | None,
     only_failed: Path | None,
     summary_json: Path | None,
 ) -> None:
@@ -180,7 +187,11 @@ def run(
     from sync.engine import RunOptions, run_sync
     from sync.settings import load_settings
 
-    settings = load_settings(concurrency=concurrency, ledger=ledger)
+    settings = load_settings(
+        concurrency=concurrency,
+        ledger=ledger,
+        allow_insecure_http=allow_insecure_http,
+    )
     options = RunOptions(
         dry_run=dry_run,
         retry_unknown=retry_unknown,
@@ -228,6 +239,23 @@ def validate(mapping: Path, input_file: Path, output: Path | None) -> None:
     )
     _print_summary(summary, "Checked")
     sys.exit(summary.exit_code)
+
+
+@cli.command()
+def config() -> None:
+    """Show the settings a run would use, and where each one comes from.
+
+    Secrets are shown as ********. Order of precedence: command-line option,
+    environment, .env file in this folder, default.
+
+    \b
+    Example:
+      kianda-sync config
+    """
+    from sync.settings import describe_settings
+
+    for name, value, source in describe_settings():
+        click.echo(f"{name:<26} {value:<40} ({source})")
 
 
 @cli.command()

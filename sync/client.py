@@ -75,6 +75,7 @@ class KiandaClient:
         self.domain = settings.domain
         self._settings = settings
         self._session = session or _pooled_session(settings.concurrency)
+        self._session.verify = str(settings.ca_bundle) if settings.ca_bundle else True
         self._sleep = sleep
         self._clock = clock
         self._token_lock = threading.Lock()

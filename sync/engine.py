@@ -35,6 +35,7 @@ from sync.errors import (
     ApiRateLimited,
     ApiUnavailable,
     ConfigError,
+    InputError,
 )
 from sync.ledger import (
     KeyState,
@@ -119,9 +120,10 @@ def run_sync(
     if not options.validate_only and not options.emulator:
         _require_connection(settings)
 
+    _check_size(input_path, settings)
     table = open_table(input_path, mapping)
     bound = bind(mapping, table.headers, table.name)
-    duplicates = _repeated_keys(bound, table)
+    duplicates = _repeated_keys(bound, table, settings.max_rows)
     wanted = rows_to_retry(options.only_failed) if options.only_failed else None
 
     results_path = results_path or default_results_path(input_path)
@@ -238,10 +240,30 @@ def _emulated(
         )
 
 
-def _repeated_keys(bound: BoundMapping, table: Table) -> dict[str, list[int]]:
+def _check_size(input_path: Path, settings: Settings) -> None:
+    """Refuse an input larger than KIANDA_MAX_INPUT_MB before reading it."""
+    if not input_path.is_file():
+        return  # open_table says what is wrong
+    size_mb = input_path.stat().st_size / 1_000_000
+    if size_mb > settings.max_input_mb:
+        raise InputError(
+            f"{input_path} is {size_mb:,.0f} MB, more than the limit of "
+            f"{settings.max_input_mb:,.0f} MB. Split the file, or raise "
+            "KIANDA_MAX_INPUT_MB if it is really meant to be this big."
+        )
+
+
+def _repeated_keys(
+    bound: BoundMapping, table: Table, max_rows: int
+) -> dict[str, list[int]]:
     """Row numbers of every key that appears more than once in the file."""
     seen: dict[str, list[int]] = {}
-    for row in table.rows():
+    for count, row in enumerate(table.rows(), start=1):
+        if count > max_rows:
+            raise InputError(
+                f"{table.name} has more than {max_rows:,} rows, the limit set by "
+                "KIANDA_MAX_ROWS. Split the file, or raise the limit."
+            )
         key = row_key(bound, row)
         if key is not None:
             seen.setdefault(key, []).append(row.number)

@@ -6,10 +6,19 @@ environment, ``.env`` in the working directory, defaults.
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sync.errors import ConfigError
@@ -35,6 +44,10 @@ class Settings(BaseSettings):
     concurrency: int = Field(default=8, ge=1, le=256)
     max_retries: int = Field(default=5, ge=0, le=50)
     ledger: Path | None = None
+    ca_bundle: Path | None = None
+    allow_insecure_http: bool = False
+    max_input_mb: float = Field(default=1024.0, gt=0)
+    max_rows: int = Field(default=2_000_000, ge=1)
 
     @field_validator("domain")
     @classmethod
@@ -42,6 +55,33 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         return value.strip().rstrip("/")
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _bundle_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"there is no certificate file at {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _safe_domain(self) -> Settings:
+        if self.domain is None:
+            return self
+        url = urlsplit(self.domain)
+        if url.scheme not in ("https", "http") or not url.hostname:
+            raise ValueError(
+                f"KIANDA_DOMAIN '{self.domain}' is not a web address such as "
+                "https://acme.kianda.com"
+            )
+        if url.scheme == "http" and not (
+            _is_loopback(url.hostname) or self.allow_insecure_http
+        ):
+            raise ValueError(
+                f"KIANDA_DOMAIN '{self.domain}' uses plain http://, which would send "
+                "the token unencrypted; use https://, or --allow-insecure-http if you "
+                "really mean it"
+            )
+        return self
 
     @field_validator("patch_path")
     @classmethod
@@ -57,6 +97,15 @@ class Settings(BaseSettings):
         return bool(self.username and self.password and self.subscription_id)
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning validation errors into one readable ConfigError."""
     given = {key: value for key, value in overrides.items() if value is not None}
@@ -65,10 +114,41 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            name = "KIANDA_" + "_".join(str(part) for part in error["loc"]).upper()
-            problems.append(f"{name}: {error['msg']}")
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if error["loc"]:
+                name = "KIANDA_" + "_".join(str(part) for part in error["loc"]).upper()
+                message = f"{name}: {message}"
+            problems.append(message)
         raise ConfigError(
             "The configuration is not valid: "
             + "; ".join(problems)
             + ". Fix the environment variable, .env file or option and run again."
         ) from None
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """Each setting as (variable, shown value, where it came from), secrets masked."""
+    from dotenv import dotenv_values
+
+    settings = load_settings()
+    dotenv = {
+        key.upper(): value
+        for key, value in dotenv_values(".env").items()
+        if value is not None
+    }
+    lines = []
+    for name in Settings.model_fields:
+        variable = f"KIANDA_{name.upper()}"
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            shown = "********" if value.get_secret_value() else ""
+        else:
+            shown = "" if value is None else str(value)
+        if variable in os.environ:
+            source = "environment"
+        elif variable in dotenv:
+            source = ".env"
+        else:
+            source = "default"
+        lines.append((variable, shown or "(not set)", source))
+    return lines
