@@ -9,6 +9,8 @@ import json
 import logging
 import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +23,6 @@ from sync.outcome import RunSummary, Status
 log = logging.getLogger(__name__)
 
 _EXISTING_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
-
-
-def _setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    root = logging.getLogger("sync")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
 
 
 class _Group(click.Group):
@@ -60,20 +52,53 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="kianda-sync")
 @click.option("-v", "--verbose", count=True, help="Show detail (DEBUG) in the log.")
 @click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line, for cron and log shippers.",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the log to this file instead of standard error.",
+)
 @click.pass_context
-def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+def cli(
+    ctx: click.Context,
+    verbose: int,
+    quiet: bool,
+    log_format: str,
+    log_file: Path | None,
+) -> None:
     """Keep Kianda process instances in step with a spreadsheet.
 
     \b
     Example:
       kianda-sync run mappings/training-request.yaml export.xlsx --emulator
     """
+    from sync.logs import configure
+
     ctx.obj = {"verbose": verbose}
-    _setup_logging(verbose, quiet)
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    configure(level, log_format, log_file)
 
 
 def _notice(message: str) -> None:
     click.echo(message, err=True)
+
+
+@contextmanager
+def _progress() -> Iterator[Any]:
+    """A live bar when standard error is a terminal, else a log line per tenth."""
+    from sync.progress import TenPercentLog, TerminalBar
+
+    reporter = TerminalBar() if sys.stderr.isatty() else TenPercentLog()
+    try:
+        yield reporter
+    finally:
+        reporter.close()
 
 
 def _print_summary(summary: RunSummary, verb: str) -> None:
@@ -184,30 +209,24 @@ def run(
     Example:
       kianda-sync run mappings/training-request.yaml export.xlsx --emulator
     """
-    from sync.engine import RunOptions, run_sync
-    from sync.settings import load_settings
+    from sync.api import run_sync
 
-    settings = load_settings(
-        concurrency=concurrency,
-        ledger=ledger,
-        allow_insecure_http=allow_insecure_http,
-    )
-    options = RunOptions(
-        dry_run=dry_run,
-        retry_unknown=retry_unknown,
-        force=force,
-        emulator=emulator,
-        only_failed=only_failed,
-        command="run --dry-run" if dry_run else "run",
-    )
-    summary = run_sync(
-        mapping,
-        input_file,
-        settings=settings,
-        results_path=output,
-        options=options,
-        notice=_notice,
-    )
+    with _progress() as progress:
+        summary = run_sync(
+            mapping,
+            input_file,
+            output=output,
+            emulator=emulator,
+            dry_run=dry_run,
+            retry_unknown=retry_unknown,
+            force=force,
+            only_failed=only_failed,
+            notice=_notice,
+            progress=progress,
+            concurrency=concurrency,
+            ledger=ledger,
+            allow_insecure_http=allow_insecure_http,
+        )
     _print_summary(summary, "Planned" if dry_run else "Synced")
     if summary_json is not None:
         _summary_json(summary, summary_json)
@@ -227,16 +246,10 @@ def validate(mapping: Path, input_file: Path, output: Path | None) -> None:
     Example:
       kianda-sync validate mappings/training-request.yaml samples/training-requests.xlsx
     """
-    from sync.engine import RunOptions, run_sync
-    from sync.settings import Settings
+    from sync.api import validate as check
 
-    summary = run_sync(
-        mapping,
-        input_file,
-        settings=Settings(),
-        results_path=output,
-        options=RunOptions(validate_only=True, command="validate"),
-    )
+    with _progress() as progress:
+        summary = check(mapping, input_file, output=output, progress=progress)
     _print_summary(summary, "Checked")
     sys.exit(summary.exit_code)
 

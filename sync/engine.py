@@ -107,13 +107,14 @@ def run_sync(
     results_path: Path | None = None,
     options: RunOptions | None = None,
     notice: Callable[[str], None] = log.info,
+    progress: Progress | None = None,
 ) -> RunSummary:
     """Sync one input file into Kianda and write its results; return the summary.
 
     Raises a SyncError subclass when nothing could be done (bad mapping, input,
     configuration or ledger, or another run holding the ledger); row problems and an
     aborted run are in the summary. ``notice`` receives the sentences a user must see
-    even in a quiet run.
+    even in a quiet run; ``progress`` is told of each row written.
     """
     options = options or RunOptions()
     mapping = load_mapping(mapping_path)
@@ -123,7 +124,7 @@ def run_sync(
     _check_size(input_path, settings)
     table = open_table(input_path, mapping)
     bound = bind(mapping, table.headers, table.name)
-    duplicates = _repeated_keys(bound, table, settings.max_rows)
+    duplicates, total = _repeated_keys(bound, table, settings.max_rows)
     wanted = rows_to_retry(options.only_failed) if options.only_failed else None
 
     results_path = results_path or default_results_path(input_path)
@@ -136,13 +137,19 @@ def run_sync(
         results_path=results_path,
         started=dt.datetime.now(dt.UTC),
     )
+    if wanted is not None:
+        total = len(wanted)
     log.info(
-        "Starting %s %s: %s into process '%s'",
+        "Starting %s %s: %d rows of %s into process '%s' (mapping %s)",
         options.command,
         summary.run_id,
+        total,
         table.name,
         mapping.process,
+        mapping_path,
+        extra={"run_id": summary.run_id},
     )
+    report = _Reporter(summary, total, progress)
 
     with ExitStack() as stack:
         rows = (r for r in table.rows() if wanted is None or r.number in wanted)
@@ -150,7 +157,7 @@ def run_sync(
             writer = stack.enter_context(ResultsWriter(results_path, table.headers))
             for row in rows:
                 result = _validate(bound, row, table, duplicates)
-                summary.add(result)
+                report(result)
                 writer.write(result)
         else:
             ledger_path = settings.ledger or default_ledger_path(mapping_path)
@@ -182,6 +189,7 @@ def run_sync(
                 options=options,
                 summary=summary,
                 notice=notice,
+                report=report,
             )
             run.execute(rows, duplicates, writer)
         summary.ended = dt.datetime.now(dt.UTC)
@@ -193,6 +201,7 @@ def run_sync(
         ", ".join(f"{n} {s.value}" for s, n in sorted(summary.statuses.items())),
         summary.requests,
         summary.retries,
+        extra={"run_id": summary.run_id},
     )
     return summary
 
@@ -255,9 +264,10 @@ def _check_size(input_path: Path, settings: Settings) -> None:
 
 def _repeated_keys(
     bound: BoundMapping, table: Table, max_rows: int
-) -> dict[str, list[int]]:
-    """Row numbers of every key that appears more than once in the file."""
+) -> tuple[dict[str, list[int]], int]:
+    """Row numbers of every key that appears more than once, and the row count."""
     seen: dict[str, list[int]] = {}
+    count = 0
     for count, row in enumerate(table.rows(), start=1):
         if count > max_rows:
             raise InputError(
@@ -267,7 +277,7 @@ def _repeated_keys(
         key = row_key(bound, row)
         if key is not None:
             seen.setdefault(key, []).append(row.number)
-    return {key: rows for key, rows in seen.items() if len(rows) > 1}
+    return {key: rows for key, rows in seen.items() if len(rows) > 1}, count
 
 
 def _duplicate_problem(key: str, number: int, rows: list[int]) -> Problem:
@@ -321,8 +331,10 @@ class _Run:
         options: RunOptions,
         summary: RunSummary,
         notice: Callable[[str], None],
+        report: _Reporter,
     ) -> None:
         self.bound = bound
+        self.report = report
         self.mapping: Mapping = bound.mapping
         self.table = table
         self.ledger = ledger
@@ -455,12 +467,8 @@ class _Run:
         return block or slot.future.done()
 
     def _write(self, result: RowResult, writer: ResultsWriter) -> None:
-        self.summary.add(result)
+        self.report(result)
         writer.write(result)
-        if result.status in (Status.INVALID, Status.FAILED, Status.UNKNOWN):
-            log.warning(
-                "Row %d: %s. %s", result.row.number, result.status, result.message
-            )
         if not self.options.dry_run:
             self.ledger.record_row(
                 self.summary.run_id,
@@ -606,3 +614,40 @@ class _Run:
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
+
+
+Progress = Callable[[int, int, int], None]
+"""Told after each row: rows done, rows in all, rows needing attention so far."""
+
+_ATTENTION = frozenset(
+    {Status.INVALID, Status.FAILED, Status.UNKNOWN, Status.NOT_ATTEMPTED}
+)
+
+
+class _Reporter:
+    """Counts each row's outcome, logs the ones that did not succeed, tells progress."""
+
+    def __init__(self, summary: RunSummary, total: int, progress: Progress | None):
+        self.summary = summary
+        self.total = total
+        self.progress = progress
+        self.attention = 0
+
+    def __call__(self, result: RowResult) -> None:
+        self.summary.add(result)
+        if result.status in _ATTENTION:
+            self.attention += 1
+        if result.status in (Status.INVALID, Status.FAILED, Status.UNKNOWN):
+            log.warning(
+                "Row %d: %s. %s",
+                result.row.number,
+                result.status,
+                result.message,
+                extra={
+                    "run_id": self.summary.run_id,
+                    "row": result.row.number,
+                    "status": result.status.value,
+                },
+            )
+        if self.progress is not None:
+            self.progress(self.summary.rows, self.total, self.attention)
