@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,12 @@ import click
 
 from sync import __version__
 from sync.errors import ExitCode, SyncError
-from sync.outcome import RunSummary, Status
+from sync.outcome import RowState, RunSummary, Status
 
 log = logging.getLogger(__name__)
 
 _EXISTING_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
+_ARGV = "kianda_sync.argv"
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -35,6 +37,11 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 class _Group(click.Group):
     """A command group that turns a SyncError into one sentence and its exit code."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Keep the arguments as typed, for the command line in results and reports."""
+        ctx.meta[_ARGV] = list(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -74,6 +81,12 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 def _notice(message: str) -> None:
     click.echo(message, err=True)
+
+
+def _command_line() -> str:
+    """The command as the user typed it (run, validate and reconcile take no secret)."""
+    args = click.get_current_context().meta.get(_ARGV, [])
+    return shlex.join(["kianda-sync", *args])
 
 
 def _print_summary(summary: RunSummary, verb: str) -> None:
@@ -126,6 +139,9 @@ def _summary_json(summary: RunSummary, path: Path) -> None:
         "ended": summary.ended.isoformat() if summary.ended else None,
         "duration_seconds": round(summary.duration, 3),
         "rows": summary.rows,
+        "rows_per_second": round(summary.rows_per_second, 1),
+        "input_sha256": summary.input_sha256,
+        "command_line": summary.command_line,
         "statuses": {k.value: v for k, v in summary.statuses.items()},
         "actions": {k.value: v for k, v in summary.actions.items()},
         "requests": summary.requests,
@@ -179,6 +195,7 @@ def run(
         force=force,
         emulator=emulator,
         command="run --dry-run" if dry_run else "run",
+        command_line=_command_line(),
     )
     summary = run_sync(
         mapping,
@@ -215,9 +232,66 @@ def validate(mapping: Path, input_file: Path, output: Path | None) -> None:
         input_file,
         settings=Settings(),
         results_path=output,
-        options=RunOptions(validate_only=True, command="validate"),
+        options=RunOptions(
+            validate_only=True, command="validate", command_line=_command_line()
+        ),
     )
     _print_summary(summary, "Checked")
+    sys.exit(summary.exit_code)
+
+
+@cli.command("reconcile")
+@click.argument("mapping", type=_EXISTING_FILE)
+@click.argument("input_file", metavar="INPUT", type=_EXISTING_FILE)
+@click.option("-o", "--output", type=_EXISTING_FILE, help="Report file (.xlsx).")
+@click.option("--emulator", is_flag=True, help="Check against the built-in emulator.")
+@click.option("--concurrency", type=click.IntRange(1, 256), help="Requests in flight.")
+@click.option("--ledger", type=_EXISTING_FILE, help="The SQLite ledger file.")
+def reconcile_command(
+    mapping: Path,
+    input_file: Path,
+    output: Path | None,
+    emulator: bool,
+    concurrency: int | None,
+    ledger: Path | None,
+) -> None:
+    """Check that Kianda still holds what each row of INPUT says; write a report.
+
+    Reads back the instance of every row synced before (nothing is written to
+    Kianda) and exits 1 when any field differs or an instance is missing.
+
+    \b
+    Example:
+      kianda-sync reconcile mappings/training-request.yaml export.xlsx --emulator
+    """
+    from sync.reconcile import reconcile
+    from sync.report import verdict
+    from sync.settings import load_settings
+
+    if output is not None and output.suffix.lower() != ".xlsx":
+        raise click.BadParameter("the report is an .xlsx file", param_hint="-o")
+    settings = load_settings(concurrency=concurrency, ledger=ledger)
+    summary = reconcile(
+        mapping,
+        input_file,
+        settings=settings,
+        report_path=output,
+        emulator=emulator,
+        command_line=_command_line(),
+        notice=_notice,
+    )
+    states = summary.states
+    parts = [
+        f"{states[state]} {state.value}"
+        for state in RowState
+        if states[state] or state is not RowState.NOT_CHECKED
+    ]
+    click.echo(
+        f"Reconciled {summary.rows} rows of {summary.input_path} with Kianda: "
+        + ", ".join(parts)
+    )
+    click.echo(f"Report: {summary.report_path}")
+    click.echo(verdict(summary))
     sys.exit(summary.exit_code)
 
 

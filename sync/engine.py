@@ -11,25 +11,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from sync.client import KiandaClient
-from sync.convert import ConvertedRow, Problem, Slug, convert_row, row_key
+from sync.connect import EMULATOR_NAME, EMULATOR_SCOPE, emulated, require_connection
+from sync.convert import ConvertedRow, convert_checked, repeated_keys
 from sync.errors import (
     ApiAuthError,
     ApiError,
     ApiRateLimited,
     ApiUnavailable,
-    ConfigError,
 )
 from sync.ledger import KeyState, Ledger, default_ledger_path, file_sha256, fingerprint
 from sync.mapping import BoundMapping, Mapping, OnExisting, bind, load_mapping
@@ -40,7 +37,6 @@ from sync.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EMULATOR_SCOPE = "emulator"
 # Consecutive "no answer" failures after which Kianda is taken to be down.
 BREAKER_THRESHOLD = 10
 UNKNOWN_MESSAGE = (
@@ -60,6 +56,7 @@ class RunOptions:
     force: bool = False
     emulator: bool = False
     command: str = "run"
+    command_line: str = ""
 
 
 @dataclass
@@ -91,11 +88,11 @@ def run_sync(
     options = options or RunOptions()
     mapping = load_mapping(mapping_path)
     if not options.validate_only and not options.emulator:
-        _require_connection(settings)
+        require_connection(settings)
 
     table = open_table(input_path, mapping)
     bound = bind(mapping, table.headers, table.name)
-    duplicates = _repeated_keys(bound, table)
+    duplicates = repeated_keys(bound, table.rows())
 
     results_path = results_path or default_results_path(input_path)
     summary = RunSummary(
@@ -106,6 +103,7 @@ def run_sync(
         mapping_path=mapping_path,
         results_path=results_path,
         started=dt.datetime.now(dt.UTC),
+        command_line=options.command_line,
     )
 
     log.info(
@@ -116,7 +114,10 @@ def run_sync(
         mapping.process,
     )
     with ExitStack() as stack:
-        writer = stack.enter_context(ResultsWriter(results_path, table.headers))
+        keys = [bound.index(column) for column in mapping.key]
+        writer = stack.enter_context(
+            ResultsWriter(results_path, table.headers, key_columns=keys)
+        )
         if options.validate_only:
             for row in table.rows():
                 result = _validate(bound, row, table, duplicates)
@@ -126,9 +127,9 @@ def run_sync(
             ledger_path = settings.ledger or default_ledger_path(mapping_path)
             if options.emulator:
                 settings = stack.enter_context(
-                    _emulated(settings, mapping_path, ledger_path, notice)
+                    emulated(settings, mapping_path, ledger_path, notice)
                 )
-                summary.domain = "built-in emulator"
+                summary.domain = EMULATOR_NAME
                 scope = EMULATOR_SCOPE
             else:
                 assert settings.domain is not None
@@ -159,91 +160,22 @@ def run_sync(
     return summary
 
 
-def _require_connection(settings: Settings) -> None:
-    if settings.domain and settings.has_credentials():
-        return
-    missing = "KIANDA_DOMAIN" if not settings.domain else "credentials"
-    raise ConfigError(
-        f"Kianda is not configured ({missing} missing). Set KIANDA_DOMAIN and either "
-        "KIANDA_TOKEN, or KIANDA_USERNAME, KIANDA_PASSWORD and KIANDA_SUBSCRIPTION_ID "
-        "(in the environment or a .env file); or add --emulator to try the mapping "
-        "against the built-in emulator."
-    )
-
-
-@contextmanager
-def _emulated(
-    settings: Settings,
-    mapping_path: Path,
-    ledger_path: Path,
-    notice: Callable[[str], None],
-) -> Iterator[Settings]:
-    """Start the built-in emulator and yield settings that point at it."""
-    from sync.emulator import Emulator, EmulatorStore
-
-    state = ledger_path.with_name(ledger_path.stem + ".emulator.json")
-    state.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(24)
-    emulator = Emulator.from_mapping_files(
-        [mapping_path], store=EmulatorStore(state), token=token
-    )
-    with emulator:
-        notice(
-            f"Using the built-in Kianda emulator at {emulator.url} (its instances are "
-            f"kept in {state}); nothing leaves this machine."
-        )
-        yield settings.model_copy(
-            update={
-                "domain": emulator.url,
-                "token": SecretStr(token),
-                "username": None,
-                "password": None,
-            }
-        )
-
-
-def _repeated_keys(bound: BoundMapping, table: Table) -> dict[str, list[int]]:
-    """Row numbers of every key that appears more than once in the file."""
-    seen: dict[str, list[int]] = {}
-    for row in table.rows():
-        key = row_key(bound, row)
-        if key is not None:
-            seen.setdefault(key, []).append(row.number)
-    return {key: rows for key, rows in seen.items() if len(rows) > 1}
-
-
-def _duplicate_problem(key: str, number: int, rows: list[int]) -> Problem:
-    others = ", ".join(str(n) for n in rows if n != number)
-    return Problem(
-        Slug.DUPLICATE_KEY,
-        f"The key '{key}' is also on row {others}; rows with the same key are not "
-        "sent, since it is not clear which one is right. Keep one of them.",
-    )
-
-
-def _convert(
-    bound: BoundMapping, row: Row, table: Table, duplicates: dict[str, list[int]]
-) -> ConvertedRow:
-    converted = convert_row(bound, row, table.date1904)
-    if converted.key is not None and converted.key in duplicates:
-        rows = duplicates[converted.key]
-        converted.problems.insert(
-            0, _duplicate_problem(converted.key, row.number, rows)
-        )
-    return converted
-
-
 def _invalid(row: Row, converted: ConvertedRow) -> RowResult:
     message = " ".join(p.message for p in converted.problems)
     return RowResult(
-        row, Action.NONE, Status.INVALID, message, converted.instance_id or ""
+        row,
+        Action.NONE,
+        Status.INVALID,
+        message,
+        converted.instance_id or "",
+        tuple(p.slug for p in converted.problems),
     )
 
 
 def _validate(
     bound: BoundMapping, row: Row, table: Table, duplicates: dict[str, list[int]]
 ) -> RowResult:
-    converted = _convert(bound, row, table, duplicates)
+    converted = convert_checked(bound, row, duplicates, table.date1904)
     if not converted.ok:
         return _invalid(row, converted)
     return RowResult(row, Action.BLANK, Status.READY, "", converted.instance_id or "")
@@ -314,7 +246,9 @@ class _Run:
 
         with ThreadPoolExecutor(limit, thread_name_prefix="send") as pool:
             for row in self.table.rows():
-                converted = _convert(self.bound, row, self.table, duplicates)
+                converted = convert_checked(
+                    self.bound, row, duplicates, self.table.date1904
+                )
                 planned = self._plan(row, converted)
                 if isinstance(planned, RowResult):
                     queue.append(planned)

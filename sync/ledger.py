@@ -90,10 +90,17 @@ def _now() -> str:
 class Ledger:
     """One ledger file, opened for one run; use as a context manager."""
 
-    def __init__(self, path: Path, scope: str) -> None:
+    def __init__(self, path: Path, scope: str, *, read_only: bool = False) -> None:
+        """Open (or create) the ledger; ``read_only`` opens an existing one as it is."""
         self.path = path
         self.scope = scope
         try:
+            if read_only:
+                uri = path.resolve().as_uri() + "?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
+                self._db.execute("PRAGMA busy_timeout=10000")
+                self._check_version(read_only=True)
+                return
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
                 path.touch(mode=0o600)
@@ -124,8 +131,10 @@ class Ledger:
         """Close the database file."""
         self._db.close()
 
-    def _check_version(self) -> None:
+    def _check_version(self, *, read_only: bool = False) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE name='schema'").fetchone()
+        if row is None and read_only:
+            return
         if row is None:
             self._db.execute(
                 "INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
