@@ -125,8 +125,16 @@ class RowState(StrEnum):
     NOT_CHECKED = "not checked"
 
 
-# States that mean Kianda does not hold what the sheet says (exit code 1).
-DRIFT_STATES = frozenset({RowState.DIFFERS, RowState.MISSING, RowState.NOT_CHECKED})
+# States that mean Kianda does not hold what the sheet says (exit code 1). A row that
+# is invalid in the sheet is not among them: ``run`` has already reported it.
+DRIFT_STATES = frozenset(
+    {
+        RowState.DIFFERS,
+        RowState.MISSING,
+        RowState.NEVER_SYNCED,
+        RowState.NOT_CHECKED,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +183,7 @@ class ReconcileSummary:
     fields_compared: int = 0
     differences: list[Difference] = field(default_factory=list)
     findings: list[RowCheck] = field(default_factory=list)
-    """Rows that differ, are missing in Kianda or could not be checked."""
+    """Rows that differ, are missing in Kianda, were never synced or went unchecked."""
     requests: int = 0
     retries: int = 0
 
@@ -205,7 +213,7 @@ class ReconcileSummary:
 
     @property
     def in_sync(self) -> bool:
-        """Whether no row differs, is missing or went unchecked."""
+        """Whether every valid row's instance exists and holds what the row says."""
         return not any(self.states[s] for s in DRIFT_STATES)
 
     @property

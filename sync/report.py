@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 STATE_TONES = {
     RowState.IN_SYNC: Tone.GOOD,
-    RowState.NEVER_SYNCED: Tone.NOTE,
+    RowState.NEVER_SYNCED: Tone.BAD,
     RowState.INVALID: Tone.NOTE,
     RowState.DIFFERS: Tone.BAD,
     RowState.MISSING: Tone.BAD,
@@ -40,9 +40,15 @@ WHOLE_INSTANCE = "(the whole instance)"
 
 def verdict(summary: ReconcileSummary) -> str:
     """One sentence saying whether Kianda matches the sheet, and if not, how."""
-    if summary.in_sync:
-        return "In sync: Kianda holds what the sheet says."
     states = summary.states
+    invalid = states[RowState.INVALID]
+    if summary.in_sync and not invalid:
+        return "In sync: Kianda holds what the sheet says."
+    if summary.in_sync:
+        return (
+            "In sync: Kianda holds what the sheet says for every valid row "
+            f"({_count(invalid, 'row')} invalid in the sheet, not compared)."
+        )
     found = []
     if states[RowState.DIFFERS]:
         fields = len(summary.differences)
@@ -54,12 +60,13 @@ def verdict(summary: ReconcileSummary) -> str:
         found.append(
             f"{_count(states[RowState.MISSING], 'instance')} missing in Kianda"
         )
+    if states[RowState.NEVER_SYNCED]:
+        found.append(f"{_count(states[RowState.NEVER_SYNCED], 'row')} never synced")
     if states[RowState.NOT_CHECKED]:
         found.append(f"{_count(states[RowState.NOT_CHECKED], 'row')} not checked")
+    listed = ", ".join(found[:-1]) + " and " + found[-1] if len(found) > 1 else found[0]
     return (
-        "Not in sync: "
-        + " and ".join(found)
-        + ". See the 'Differences' and 'Rows' sheets of the report."
+        f"Not in sync: {listed}. See the 'Differences' and 'Rows' sheets of the report."
     )
 
 

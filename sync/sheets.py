@@ -122,25 +122,23 @@ def _styles() -> _Styles:
     return _STYLES
 
 
-def _cell(sheet: Any, item: Item, *, wrap: bool = False) -> Any:
+def _cell(sheet: Any, item: Item, align: Any = None) -> Any:
     """A write-only cell for one item; text is always stored as text."""
     from openpyxl.cell import WriteOnlyCell
 
-    styles = _styles()
-    cell = WriteOnlyCell(sheet, value=None)
     if isinstance(item, Dated):
-        cell.value = item.value
+        cell = WriteOnlyCell(sheet, value=item.value)
         cell.number_format = item.number_format
     elif isinstance(item, int):
-        cell.value = item
+        cell = WriteOnlyCell(sheet, value=item)
     else:
         text = item.text if isinstance(item, Mark) else item
-        cell.value = xlsx_text(text)
+        cell = WriteOnlyCell(sheet, value=xlsx_text(text))
         cell.data_type = "s"  # text, even when it starts with '='
         if isinstance(item, Mark) and item.tone is not None:
-            cell.fill, cell.font = styles.tones[item.tone]
-        wrap = wrap or "\n" in text
-    cell.alignment = styles.wrap if wrap else styles.top
+            cell.fill, cell.font = _styles().tones[item.tone]
+    if align is not None:
+        cell.alignment = align
     return cell
 
 
@@ -224,34 +222,43 @@ class TableSheet:
         styles = _styles()
         header = []
         for name in self._header:
-            cell = _cell(self._sheet, name, wrap=True)
+            cell = _cell(self._sheet, name, styles.wrap)
             cell.font, cell.fill = styles.header_font, styles.header_fill
             cell.border = styles.header_border
             header.append(cell)
-        self._append(header, self._header)
+        self._append(header, 1)
         for row in held:
             self._write(row)
 
     def _write(self, items: Sequence[Item]) -> None:
-        wrap = self._wrap
+        """Write a row, as tall as its longest wrapped text needs.
+
+        Only cells that wrap, and the cells of a row taller than one line, get an
+        alignment: styling every cell would cost more than all the rest.
+        """
+        styles = _styles()
+        texts = [_item_text(item) for item in items]
+        wraps = [
+            bool(text) and (("\n" in text) or (i < len(self._wrap) and self._wrap[i]))
+            for i, text in enumerate(texts)
+        ]
+        lines = max(
+            [1]
+            + [
+                text_lines(text, self._widths[i])
+                for i, text in enumerate(texts)
+                if wraps[i] and i < len(self._widths)
+            ]
+        )
+        top = styles.top if lines > 1 else None
         cells = [
-            _cell(self._sheet, item, wrap=i < len(wrap) and wrap[i])
+            _cell(self._sheet, item, styles.wrap if wraps[i] else top)
             for i, item in enumerate(items)
         ]
-        self._append(cells, items)
+        self._append(cells, lines)
 
-    def _append(self, cells: list[Any], items: Sequence[Item]) -> None:
-        """Write a row, as tall as its longest wrapped text needs."""
+    def _append(self, cells: list[Any], lines: int) -> None:
         self._written += 1
-        lines = 1
-        for index, item in enumerate(items):
-            if isinstance(item, Dated | int) or index >= len(self._widths):
-                continue
-            text = _item_text(item)
-            if "\n" in text or (
-                self._wrap[index] and len(text) > self._widths[index] - 1
-            ):
-                lines = max(lines, text_lines(text, self._widths[index]))
         dimensions = self._sheet.row_dimensions
         if lines > 1:
             dimensions[self._written].height = min(MAX_ROW_HEIGHT, LINE_HEIGHT * lines)
@@ -278,4 +285,4 @@ def write_pairs(sheet: Any, heading: str, lines: Sequence[tuple[str, Item]]) -> 
         height = text_lines(_item_text(value), value_width)
         if height > 1:
             sheet.row_dimensions[row].height = min(MAX_ROW_HEIGHT, LINE_HEIGHT * height)
-        sheet.append([label, _cell(sheet, value, wrap=True)])
+        sheet.append([label, _cell(sheet, value, styles.wrap)])
