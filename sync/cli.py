@@ -121,9 +121,14 @@ def _print_summary(summary: RunSummary, verb: str) -> None:
         for x in (Status.INVALID, Status.FAILED, Status.UNKNOWN, Status.NOT_ATTEMPTED)
     )
     if needs:
+        csv = summary.results_path is not None and summary.results_path.suffix == ".csv"
+        where = (
+            "'Sync Status' and 'Sync Message' in the results"
+            if csv
+            else "the 'Needs attention' sheet of the results"
+        )
         click.echo(
-            f"{needs} rows need attention: see 'Sync Status' and 'Sync Message' in the "
-            "results, fix the sheet and run again."
+            f"{needs} rows need attention: see {where}, fix the sheet and run again."
         )
 
 
@@ -282,7 +287,8 @@ def reconcile_command(
     )
     states = summary.states
     parts = [
-        f"{states[state]} {state.value}"
+        f"{states[state]} "
+        + ("differ" if state is RowState.DIFFERS and states[state] != 1 else state)
         for state in RowState
         if states[state] or state is not RowState.NOT_CHECKED
     ]

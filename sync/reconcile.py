@@ -232,7 +232,8 @@ class _Checker:
             names = ", ".join(d.field for d in check.differences)
             count = len(check.differences)
             check.message = (
-                f"{count} of {check.compared} fields differ ({names}): "
+                f"{count} of {check.compared} fields "
+                f"{'differs' if count == 1 else 'differ'} ({names}): "
                 "see the Differences sheet. Run kianda-sync run to send the sheet's "
                 "values, or correct the sheet if Kianda is right."
             )

@@ -264,10 +264,14 @@ def _input_item(source: Cell) -> Item:
     """An input cell as typed: a real date stays a date in its own format.
 
     Everything else is written as the text the user saw, so that a results workbook
-    read back as input gives the same values (and runs no formula).
+    read back as input gives the same values (and runs no formula); a number's text
+    stays on the right of its cell, where the input showed it.
     """
-    if isinstance(source.value, dt.date | dt.time):
-        return Dated(source.value, source.number_format or "yyyy-mm-dd")
+    value = source.value
+    if isinstance(value, dt.date | dt.time):
+        return Dated(value, source.number_format or "yyyy-mm-dd")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return Mark(source.text, right=True)
     return source.text
 
 

@@ -14,6 +14,7 @@ import datetime as dt
 import math
 import re
 import unicodedata
+import weakref
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -44,10 +45,12 @@ class Tone(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Mark:
-    """Text shown on a coloured background, such as a row's status."""
+    """Text with a look: on a coloured background, like a row's status, or set to
+    the right, like the number it was in the input."""
 
     text: str
-    tone: Tone | None
+    tone: Tone | None = None
+    right: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,55 +93,102 @@ def _line_width(line: str) -> float:
     return float(sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line))
 
 
-class _Styles:
-    """The few style objects a book uses, made once."""
+class _Look:
+    """The styles of one workbook.
 
-    def __init__(self) -> None:
+    A look that many cells share (a status colour, wrapped text, a date format) is
+    registered once as a named style, and a cell takes it by name: that copies a
+    ready style, where setting font, fill and alignment one by one would cost more
+    than writing the cell.
+    """
+
+    def __init__(self, book: Any) -> None:
         from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
+        self.book = book
         self.header_font = Font(name=FONT, size=11, bold=True)
         self.header_fill = PatternFill("solid", start_color="D9E1F2")
         self.header_border = Border(bottom=Side(style="thin", color="8EA9DB"))
         self.title_font = Font(name=FONT, size=14, bold=True)
         self.label_font = Font(name=FONT, size=11, bold=True)
-        self.top = Alignment(vertical="top")
         self.wrap = Alignment(vertical="top", wrap_text=True)
-        self.tones = {
-            tone: (
-                PatternFill("solid", start_color=tone.value[0]),
-                Font(name=FONT, size=11, color=tone.value[1]),
-            )
-            for tone in Tone
-        }
+        self._named: set[str] = set()
+
+    def named(
+        self,
+        tone: Tone | None,
+        align: str | None,
+        number_format: str | None,
+        horizontal: str | None = None,
+    ) -> str | None:
+        """The name of the style with this colour, alignment and number format."""
+        parts = [tone.name.lower() if tone else "", align, horizontal, number_format]
+        if not any(parts):
+            return None
+        name = "kianda-sync " + " ".join(p for p in parts if p)
+        if name not in self._named:
+            style = _named_style(name, tone, align, number_format, horizontal)
+            self.book.add_named_style(style)
+            self._named.add(name)
+        return name
 
 
-_STYLES: _Styles | None = None
+def _named_style(
+    name: str,
+    tone: Tone | None,
+    align: str | None,
+    number_format: str | None,
+    horizontal: str | None,
+) -> Any:
+    from openpyxl.styles import Alignment, Font, NamedStyle, PatternFill
+
+    style = NamedStyle(name=name, font=Font(name=FONT, size=11))
+    if tone is not None:
+        style.fill = PatternFill("solid", start_color=tone.value[0])
+        style.font = Font(name=FONT, size=11, color=tone.value[1])
+    if align is not None or horizontal is not None:
+        style.alignment = Alignment(
+            horizontal=horizontal,
+            vertical="top" if align is not None else None,
+            wrap_text=align == WRAP,
+        )
+    if number_format is not None:
+        style.number_format = number_format
+    return style
 
 
-def _styles() -> _Styles:
-    global _STYLES  # noqa: PLW0603 - built on first use so importing stays cheap
-    if _STYLES is None:
-        _STYLES = _Styles()
-    return _STYLES
+WRAP = "wrap"
+TOP = "top"
+_LOOKS: weakref.WeakKeyDictionary[Any, _Look] = weakref.WeakKeyDictionary()
 
 
-def _cell(sheet: Any, item: Item, align: Any = None) -> Any:
+def _look(book: Any) -> _Look:
+    look = _LOOKS.get(book)
+    if look is None:
+        look = _LOOKS[book] = _Look(book)
+    return look
+
+
+def _cell(sheet: Any, item: Item, align: str | None = None) -> Any:
     """A write-only cell for one item; text is always stored as text."""
     from openpyxl.cell import WriteOnlyCell
 
+    tone = number_format = horizontal = None
     if isinstance(item, Dated):
         cell = WriteOnlyCell(sheet, value=item.value)
-        cell.number_format = item.number_format
+        number_format = item.number_format
     elif isinstance(item, int):
         cell = WriteOnlyCell(sheet, value=item)
+        horizontal = "center"  # a row number or count, not a quantity
     else:
         text = item.text if isinstance(item, Mark) else item
         cell = WriteOnlyCell(sheet, value=xlsx_text(text))
         cell.data_type = "s"  # text, even when it starts with '='
-        if isinstance(item, Mark) and item.tone is not None:
-            cell.fill, cell.font = _styles().tones[item.tone]
-    if align is not None:
-        cell.alignment = align
+        if isinstance(item, Mark):
+            tone, horizontal = item.tone, "right" if item.right else None
+    name = _look(sheet.parent).named(tone, align, number_format, horizontal)
+    if name is not None:
+        cell.style = name
     return cell
 
 
@@ -219,12 +269,12 @@ class TableSheet:
         self._sheet.freeze_panes = "A2"
         _print_setup(self._sheet, title_row=True)
 
-        styles = _styles()
+        look = _look(self._sheet.parent)
         header = []
         for name in self._header:
-            cell = _cell(self._sheet, name, styles.wrap)
-            cell.font, cell.fill = styles.header_font, styles.header_fill
-            cell.border = styles.header_border
+            cell = _cell(self._sheet, name)
+            cell.font, cell.fill = look.header_font, look.header_fill
+            cell.border, cell.alignment = look.header_border, look.wrap
             header.append(cell)
         self._append(header, 1)
         for row in held:
@@ -236,7 +286,6 @@ class TableSheet:
         Only cells that wrap, and the cells of a row taller than one line, get an
         alignment: styling every cell would cost more than all the rest.
         """
-        styles = _styles()
         texts = [_item_text(item) for item in items]
         wraps = [
             bool(text) and (("\n" in text) or (i < len(self._wrap) and self._wrap[i]))
@@ -250,9 +299,9 @@ class TableSheet:
                 if wraps[i] and i < len(self._widths)
             ]
         )
-        top = styles.top if lines > 1 else None
+        top = TOP if lines > 1 else None
         cells = [
-            _cell(self._sheet, item, styles.wrap if wraps[i] else top)
+            _cell(self._sheet, item, WRAP if wraps[i] else top)
             for i, item in enumerate(items)
         ]
         self._append(cells, lines)
@@ -268,21 +317,21 @@ class TableSheet:
 
 def write_pairs(sheet: Any, heading: str, lines: Sequence[tuple[str, Item]]) -> None:
     """Fill a sheet with name/value lines under a heading, such as a run's summary."""
-    styles = _styles()
+    look = _look(sheet.parent)
     label_width = max([MIN_WIDTH, *(text_width(name) * 1.15 + 3 for name, _ in lines)])
     value_width = 90.0
     sheet.column_dimensions["A"].width = round(label_width, 1)
     sheet.column_dimensions["B"].width = value_width
     _print_setup(sheet, title_row=False)
     heading_cell = _cell(sheet, heading)
-    heading_cell.font = styles.title_font
+    heading_cell.font = look.title_font
     sheet.row_dimensions[1].height = 22
     sheet.append([heading_cell])
     sheet.append([])
     for row, (name, value) in enumerate(lines, start=3):
-        label = _cell(sheet, name)
-        label.font = styles.label_font
+        label = _cell(sheet, name, TOP)
+        label.font = look.label_font
         height = text_lines(_item_text(value), value_width)
         if height > 1:
             sheet.row_dimensions[row].height = min(MAX_ROW_HEIGHT, LINE_HEIGHT * height)
-        sheet.append([label, _cell(sheet, value, styles.wrap)])
+        sheet.append([label, _cell(sheet, value, WRAP)])

@@ -47,7 +47,7 @@ def test_reconcile_synced_sample_is_clean(kianda: Kianda, sample: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert (
-        "42 in sync, 0 differs, 0 missing in Kianda, 0 never synced, "
+        "42 in sync, 0 differ, 0 missing in Kianda, 0 never synced, "
         "3 invalid in the sheet" in result.output
     )
     assert kianda.store.count("GET") - reads_before == 42
@@ -156,7 +156,7 @@ def test_reconcile_before_any_run_finds_rows_never_synced(
     result = invoke(["reconcile", str(SAMPLE_MAPPING), str(sample)], kianda.env())
 
     assert result.exit_code == 1
-    assert "0 in sync, 0 differs, 0 missing in Kianda, 42 never synced" in result.output
+    assert "0 in sync, 0 differ, 0 missing in Kianda, 42 never synced" in result.output
     assert "Not in sync: 42 rows never synced." in result.output
     assert kianda.store.request_log == []
     assert not kianda.ledger.exists()
