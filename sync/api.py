@@ -41,6 +41,7 @@ def run_sync(
     only_failed: str | Path | None = None,
     notice: Callable[[str], None] = log.info,
     progress: Progress | None = None,
+    command_line: str = "",
     **settings: Any,
 ) -> RunSummary:
     """Sync ``input_file`` into Kianda as ``mapping`` says and write the results.
@@ -56,6 +57,7 @@ def run_sync(
         emulator=emulator,
         only_failed=Path(only_failed) if only_failed else None,
         command="run --dry-run" if dry_run else "run",
+        command_line=command_line,
     )
     return _run(
         Path(mapping),
@@ -74,6 +76,7 @@ def validate(
     *,
     output: str | Path | None = None,
     progress: Progress | None = None,
+    command_line: str = "",
 ) -> RunSummary:
     """Check a mapping and every row of an input without contacting Kianda."""
     return _run(
@@ -81,6 +84,8 @@ def validate(
         Path(input_file),
         settings=Settings(),
         results_path=Path(output) if output else None,
-        options=RunOptions(validate_only=True, command="validate"),
+        options=RunOptions(
+            validate_only=True, command="validate", command_line=command_line
+        ),
         progress=progress,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,15 +19,21 @@ import click
 
 from sync import __version__
 from sync.errors import ExitCode, SyncError
-from sync.outcome import RunSummary, Status
+from sync.outcome import RowState, RunSummary, Status
 
 log = logging.getLogger(__name__)
 
 _EXISTING_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
+_ARGV = "kianda_sync.argv"
 
 
 class _Group(click.Group):
     """A command group that turns a SyncError into one sentence and its exit code."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Keep the arguments as typed, for the command line in results and reports."""
+        ctx.meta[_ARGV] = list(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -101,6 +108,12 @@ def _progress() -> Iterator[Any]:
         reporter.close()
 
 
+def _command_line() -> str:
+    """The command as the user typed it (run, validate and reconcile take no secret)."""
+    args = click.get_current_context().meta.get(_ARGV, [])
+    return shlex.join(["kianda-sync", *args])
+
+
 def _print_summary(summary: RunSummary, verb: str) -> None:
     s = summary.statuses
     parts = [
@@ -135,9 +148,14 @@ def _print_summary(summary: RunSummary, verb: str) -> None:
         for x in (Status.INVALID, Status.FAILED, Status.UNKNOWN, Status.NOT_ATTEMPTED)
     )
     if needs:
+        csv = summary.results_path is not None and summary.results_path.suffix == ".csv"
+        where = (
+            "'Sync Status' and 'Sync Message' in the results"
+            if csv
+            else "the 'Needs attention' sheet of the results"
+        )
         click.echo(
-            f"{needs} rows need attention: see 'Sync Status' and 'Sync Message' in the "
-            "results, fix the sheet and run again."
+            f"{needs} rows need attention: see {where}, fix the sheet and run again."
         )
 
 
@@ -153,6 +171,9 @@ def _summary_json(summary: RunSummary, path: Path) -> None:
         "ended": summary.ended.isoformat() if summary.ended else None,
         "duration_seconds": round(summary.duration, 3),
         "rows": summary.rows,
+        "rows_per_second": round(summary.rows_per_second, 1),
+        "input_sha256": summary.input_sha256,
+        "command_line": summary.command_line,
         "statuses": {k.value: v for k, v in summary.statuses.items()},
         "actions": {k.value: v for k, v in summary.actions.items()},
         "requests": summary.requests,
@@ -222,6 +243,7 @@ def run(
             force=force,
             only_failed=only_failed,
             notice=_notice,
+            command_line=_command_line(),
             progress=progress,
             concurrency=concurrency,
             ledger=ledger,
@@ -249,8 +271,70 @@ def validate(mapping: Path, input_file: Path, output: Path | None) -> None:
     from sync.api import validate as check
 
     with _progress() as progress:
-        summary = check(mapping, input_file, output=output, progress=progress)
+        summary = check(
+            mapping,
+            input_file,
+            output=output,
+            progress=progress,
+            command_line=_command_line(),
+        )
     _print_summary(summary, "Checked")
+    sys.exit(summary.exit_code)
+
+
+@cli.command("reconcile")
+@click.argument("mapping", type=_EXISTING_FILE)
+@click.argument("input_file", metavar="INPUT", type=_EXISTING_FILE)
+@click.option("-o", "--output", type=_EXISTING_FILE, help="Report file (.xlsx).")
+@click.option("--emulator", is_flag=True, help="Check against the built-in emulator.")
+@click.option("--concurrency", type=click.IntRange(1, 256), help="Requests in flight.")
+@click.option("--ledger", type=_EXISTING_FILE, help="The SQLite ledger file.")
+def reconcile_command(
+    mapping: Path,
+    input_file: Path,
+    output: Path | None,
+    emulator: bool,
+    concurrency: int | None,
+    ledger: Path | None,
+) -> None:
+    """Check that Kianda still holds what each row of INPUT says; write a report.
+
+    Reads back the instance of every row synced before (nothing is written to
+    Kianda) and exits 1 when any field differs or an instance is missing.
+
+    \b
+    Example:
+      kianda-sync reconcile mappings/training-request.yaml export.xlsx --emulator
+    """
+    from sync.reconcile import reconcile
+    from sync.report import verdict
+    from sync.settings import load_settings
+
+    if output is not None and output.suffix.lower() != ".xlsx":
+        raise click.BadParameter("the report is an .xlsx file", param_hint="-o")
+    settings = load_settings(concurrency=concurrency, ledger=ledger)
+    summary = reconcile(
+        mapping,
+        input_file,
+        settings=settings,
+        report_path=output,
+        emulator=emulator,
+        command_line=_command_line(),
+        notice=_notice,
+    )
+    states = summary.states
+    parts = [
+        f"{states[state]} "
+        + ("differ" if state is RowState.DIFFERS and states[state] != 1 else state)
+        for state in RowState
+        if states[state] or state is not RowState.NOT_CHECKED
+    ]
+    click.echo(
+        f"Reconciled {summary.rows} rows of {summary.input_path} with Kianda: "
+        + ", ".join(parts)
+    )
+    click.echo(f"Report: {summary.report_path}")
+    click.echo(verdict(summary))
     sys.exit(summary.exit_code)
 
 

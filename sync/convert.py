@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -146,6 +147,42 @@ def convert_row(bound: BoundMapping, row: Row, date1904: bool = False) -> Conver
         text, value = converted
         result.fields.append(FieldValue(name, text, value))
     return result
+
+
+def repeated_keys(bound: BoundMapping, rows: Iterable[Row]) -> dict[str, list[int]]:
+    """Row numbers of every key that appears more than once in the file."""
+    seen: dict[str, list[int]] = {}
+    for row in rows:
+        key = row_key(bound, row)
+        if key is not None:
+            seen.setdefault(key, []).append(row.number)
+    return {key: numbers for key, numbers in seen.items() if len(numbers) > 1}
+
+
+def convert_checked(
+    bound: BoundMapping,
+    row: Row,
+    duplicates: dict[str, list[int]],
+    date1904: bool = False,
+) -> ConvertedRow:
+    """Convert a row as ``convert_row`` does, and refuse it if its key is repeated.
+
+    ``duplicates`` comes from ``repeated_keys`` over the whole file: rows sharing a
+    key are all invalid, since it is not clear which one is right.
+    """
+    converted = convert_row(bound, row, date1904)
+    if converted.key is not None and converted.key in duplicates:
+        others = ", ".join(str(n) for n in duplicates[converted.key] if n != row.number)
+        converted.problems.insert(
+            0,
+            Problem(
+                Slug.DUPLICATE_KEY,
+                f"The key '{converted.key}' is also on row {others}; rows with the "
+                "same key are not sent, since it is not clear which one is right. "
+                "Keep one of them.",
+            ),
+        )
+    return converted
 
 
 def _convert_field(

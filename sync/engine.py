@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -25,16 +24,14 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from sync.client import KiandaClient
-from sync.convert import ConvertedRow, Problem, Slug, convert_row, row_key
+from sync.connect import EMULATOR_NAME, EMULATOR_SCOPE, emulated, require_connection
+from sync.convert import ConvertedRow, convert_checked, repeated_keys
 from sync.errors import (
     ApiAuthError,
     ApiError,
     ApiRateLimited,
     ApiUnavailable,
-    ConfigError,
     InputError,
 )
 from sync.ledger import (
@@ -54,7 +51,6 @@ from sync.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EMULATOR_SCOPE = "emulator"
 # Consecutive "no answer" failures after which Kianda is taken to be down.
 BREAKER_THRESHOLD = 10
 # Rows waiting for an earlier row's answer before the reader pauses.
@@ -77,6 +73,7 @@ class RunOptions:
     emulator: bool = False
     only_failed: Path | None = None
     command: str = "run"
+    command_line: str = ""
 
 
 @dataclass
@@ -119,7 +116,7 @@ def run_sync(
     options = options or RunOptions()
     mapping = load_mapping(mapping_path)
     if not options.validate_only and not options.emulator:
-        _require_connection(settings)
+        require_connection(settings)
 
     _check_size(input_path, settings)
     table = open_table(input_path, mapping)
@@ -136,6 +133,7 @@ def run_sync(
         mapping_path=mapping_path,
         results_path=results_path,
         started=dt.datetime.now(dt.UTC),
+        command_line=options.command_line,
     )
     if wanted is not None:
         total = len(wanted)
@@ -151,10 +149,13 @@ def run_sync(
     )
     report = _Reporter(summary, total, progress)
 
+    keys = [bound.index(column) for column in mapping.key]
     with ExitStack() as stack:
         rows = (r for r in table.rows() if wanted is None or r.number in wanted)
         if options.validate_only:
-            writer = stack.enter_context(ResultsWriter(results_path, table.headers))
+            writer = stack.enter_context(
+                ResultsWriter(results_path, table.headers, key_columns=keys)
+            )
             for row in rows:
                 result = _validate(bound, row, table, duplicates)
                 report(result)
@@ -167,9 +168,9 @@ def run_sync(
                 )
             if options.emulator:
                 settings = stack.enter_context(
-                    _emulated(settings, mapping_path, ledger_path, notice)
+                    emulated(settings, mapping_path, ledger_path, notice)
                 )
-                summary.domain = "built-in emulator"
+                summary.domain = EMULATOR_NAME
                 scope = EMULATOR_SCOPE
             else:
                 assert settings.domain is not None
@@ -177,7 +178,9 @@ def run_sync(
             ledger = stack.enter_context(
                 Ledger(ledger_path, scope, read_only=options.dry_run)
             )
-            writer = stack.enter_context(ResultsWriter(results_path, table.headers))
+            writer = stack.enter_context(
+                ResultsWriter(results_path, table.headers, key_columns=keys)
+            )
             client = KiandaClient(settings)
             stack.callback(client.close)
             run = _Run(
@@ -206,49 +209,6 @@ def run_sync(
     return summary
 
 
-def _require_connection(settings: Settings) -> None:
-    if settings.domain and settings.has_credentials():
-        return
-    missing = "KIANDA_DOMAIN" if not settings.domain else "credentials"
-    raise ConfigError(
-        f"Kianda is not configured ({missing} missing). Set KIANDA_DOMAIN and either "
-        "KIANDA_TOKEN, or KIANDA_USERNAME, KIANDA_PASSWORD and KIANDA_SUBSCRIPTION_ID "
-        "(in the environment or a .env file); or add --emulator to try the mapping "
-        "against the built-in emulator."
-    )
-
-
-@contextmanager
-def _emulated(
-    settings: Settings,
-    mapping_path: Path,
-    ledger_path: Path,
-    notice: Callable[[str], None],
-) -> Iterator[Settings]:
-    """Start the built-in emulator and yield settings that point at it."""
-    from sync.emulator import Emulator, EmulatorStore
-
-    state = ledger_path.with_name(ledger_path.stem + ".emulator.json")
-    state.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(24)
-    emulator = Emulator.from_mapping_files(
-        [mapping_path], store=EmulatorStore(state), token=token
-    )
-    with emulator:
-        notice(
-            f"Using the built-in Kianda emulator at {emulator.url} (its instances are "
-            f"kept in {state}); nothing leaves this machine."
-        )
-        yield settings.model_copy(
-            update={
-                "domain": emulator.url,
-                "token": SecretStr(token),
-                "username": None,
-                "password": None,
-            }
-        )
-
-
 def _check_size(input_path: Path, settings: Settings) -> None:
     """Refuse an input larger than KIANDA_MAX_INPUT_MB before reading it."""
     if not input_path.is_file():
@@ -266,52 +226,39 @@ def _repeated_keys(
     bound: BoundMapping, table: Table, max_rows: int
 ) -> tuple[dict[str, list[int]], int]:
     """Row numbers of every key that appears more than once, and the row count."""
-    seen: dict[str, list[int]] = {}
     count = 0
-    for count, row in enumerate(table.rows(), start=1):
-        if count > max_rows:
-            raise InputError(
-                f"{table.name} has more than {max_rows:,} rows, the limit set by "
-                "KIANDA_MAX_ROWS. Split the file, or raise the limit."
-            )
-        key = row_key(bound, row)
-        if key is not None:
-            seen.setdefault(key, []).append(row.number)
-    return {key: rows for key, rows in seen.items() if len(rows) > 1}, count
 
+    def counted() -> Iterator[Row]:
+        nonlocal count
+        for row in table.rows():
+            count += 1
+            if count > max_rows:
+                raise InputError(
+                    f"{table.name} has more than {max_rows:,} rows, the limit set by "
+                    "KIANDA_MAX_ROWS. Split the file, or raise the limit."
+                )
+            yield row
 
-def _duplicate_problem(key: str, number: int, rows: list[int]) -> Problem:
-    others = ", ".join(str(n) for n in rows if n != number)
-    return Problem(
-        Slug.DUPLICATE_KEY,
-        f"The key '{key}' is also on row {others}; rows with the same key are not "
-        "sent, since it is not clear which one is right. Keep one of them.",
-    )
-
-
-def _convert(
-    bound: BoundMapping, row: Row, table: Table, duplicates: dict[str, list[int]]
-) -> ConvertedRow:
-    converted = convert_row(bound, row, table.date1904)
-    if converted.key is not None and converted.key in duplicates:
-        rows = duplicates[converted.key]
-        converted.problems.insert(
-            0, _duplicate_problem(converted.key, row.number, rows)
-        )
-    return converted
+    duplicates = repeated_keys(bound, counted())
+    return duplicates, count
 
 
 def _invalid(row: Row, converted: ConvertedRow) -> RowResult:
     message = " ".join(p.message for p in converted.problems)
     return RowResult(
-        row, Action.NONE, Status.INVALID, message, converted.instance_id or ""
+        row,
+        Action.NONE,
+        Status.INVALID,
+        message,
+        converted.instance_id or "",
+        tuple(p.slug for p in converted.problems),
     )
 
 
 def _validate(
     bound: BoundMapping, row: Row, table: Table, duplicates: dict[str, list[int]]
 ) -> RowResult:
-    converted = _convert(bound, row, table, duplicates)
+    converted = convert_checked(bound, row, duplicates, table.date1904)
     if not converted.ok:
         return _invalid(row, converted)
     return RowResult(row, Action.BLANK, Status.READY, "", converted.instance_id or "")
@@ -363,7 +310,9 @@ class _Run:
 
         with ThreadPoolExecutor(self.limit, thread_name_prefix="send") as pool:
             for row in rows:
-                converted = _convert(self.bound, row, self.table, duplicates)
+                converted = convert_checked(
+                    self.bound, row, duplicates, self.table.date1904
+                )
                 planned = self._plan(row, converted)
                 if isinstance(planned, RowResult):
                     self.queue.append(_Slot(result=planned))

@@ -1,4 +1,5 @@
-"""The vocabulary of what happened to a row and to a run (``design.md``)."""
+"""The vocabulary of what happened to a row and to a run (``design.md``), and of
+what a reconciliation found for a row and for a whole sheet."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 
+from sync.convert import Slug
+from sync.ledger import file_sha256
 from sync.reader import Row
 
 
@@ -48,6 +52,8 @@ class RowResult:
     status: Status
     message: str = ""
     instance_id: str = ""
+    problems: tuple[Slug, ...] = ()
+    """The kinds of problem that made the row invalid, for advice on fixing it."""
 
 
 @dataclass
@@ -68,6 +74,8 @@ class RunSummary:
     same_file_as: str | None = None
     requests: int = 0
     retries: int = 0
+    command_line: str = ""
+    """The command as typed, for the record (it never holds a secret)."""
 
     @property
     def rows(self) -> int:
@@ -79,6 +87,19 @@ class RunSummary:
         """Seconds from start to end."""
         end = self.ended or dt.datetime.now(dt.UTC)
         return (end - self.started).total_seconds()
+
+    @property
+    def rows_per_second(self) -> float:
+        """Rows handled per second of the run."""
+        return self.rows / self.duration if self.duration > 0 else 0.0
+
+    @cached_property
+    def input_sha256(self) -> str:
+        """The input file's SHA-256, so a result can be tied to the exact file."""
+        try:
+            return file_sha256(self.input_path)
+        except OSError:
+            return ""
 
     def add(self, result: RowResult) -> None:
         """Count one row's outcome."""
@@ -92,3 +113,119 @@ class RunSummary:
         if self.aborted:
             return 3
         return 0 if all(s in OK_STATUSES for s in +self.statuses) else 1
+
+
+class RowState(StrEnum):
+    """How a row of the sheet stands against Kianda."""
+
+    IN_SYNC = "in sync"
+    DIFFERS = "differs"
+    MISSING = "missing in Kianda"
+    NEVER_SYNCED = "never synced"
+    INVALID = "invalid in the sheet"
+    NOT_CHECKED = "not checked"
+
+
+# States that mean Kianda does not hold what the sheet says (exit code 1). A row that
+# is invalid in the sheet is not among them: ``run`` has already reported it.
+DRIFT_STATES = frozenset(
+    {
+        RowState.DIFFERS,
+        RowState.MISSING,
+        RowState.NEVER_SYNCED,
+        RowState.NOT_CHECKED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One field whose sent form differs from what Kianda holds.
+
+    ``kianda`` is None when Kianda's answer did not name the field at all.
+    """
+
+    row: int
+    key: str
+    instance_id: str
+    field: str
+    column: str
+    sheet: tuple[str, str]
+    kianda: tuple[str, str] | None
+
+
+@dataclass(slots=True)
+class RowCheck:
+    """The finding for one row of the sheet."""
+
+    row: int
+    key: str
+    instance_id: str
+    state: RowState
+    message: str = ""
+    compared: int = 0
+    differences: list[Difference] = field(default_factory=list)
+
+
+@dataclass
+class ReconcileSummary:
+    """What a reconciliation found; the CLI prints it and the report keeps it."""
+
+    run_id: str
+    input_path: Path
+    mapping_path: Path
+    report_path: Path
+    started: dt.datetime
+    ended: dt.datetime | None = None
+    domain: str = ""
+    ledger_path: Path | None = None
+    command_line: str = ""
+    states: Counter[RowState] = field(default_factory=Counter)
+    fields_compared: int = 0
+    differences: list[Difference] = field(default_factory=list)
+    findings: list[RowCheck] = field(default_factory=list)
+    """Rows that differ, are missing in Kianda, were never synced or went unchecked."""
+    requests: int = 0
+    retries: int = 0
+
+    @property
+    def rows(self) -> int:
+        """Rows read (blank rows are not rows)."""
+        return sum(self.states.values())
+
+    @property
+    def duration(self) -> float:
+        """Seconds from start to end."""
+        end = self.ended or dt.datetime.now(dt.UTC)
+        return (end - self.started).total_seconds()
+
+    @property
+    def rows_per_second(self) -> float:
+        """Rows checked per second."""
+        return self.rows / self.duration if self.duration > 0 else 0.0
+
+    @cached_property
+    def input_sha256(self) -> str:
+        """The input file's SHA-256, so the report can be tied to the exact file."""
+        try:
+            return file_sha256(self.input_path)
+        except OSError:
+            return ""
+
+    @property
+    def in_sync(self) -> bool:
+        """Whether every valid row's instance exists and holds what the row says."""
+        return not any(self.states[s] for s in DRIFT_STATES)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when Kianda matches the sheet, 1 when anything differs or is missing."""
+        return 0 if self.in_sync else 1
+
+    def add(self, check: RowCheck) -> None:
+        """Count one row's finding."""
+        self.states[check.state] += 1
+        self.fields_compared += check.compared
+        self.differences.extend(check.differences)
+        if check.state in DRIFT_STATES:
+            self.findings.append(check)

@@ -1,8 +1,11 @@
 """Write the results workbook (or CSV): every input column as typed, then the outcome.
 
 Rows arrive in input order and are streamed to disk (openpyxl's write-only mode), so a
-large run is written in bounded memory. Every cell is a text cell: nothing a user typed
-is ever stored as a formula, so opening the results can never run one.
+large run is written in bounded memory. Three sheets: ``Results`` (every row, its
+status on a traffic-light colour), ``Needs attention`` (only the rows a person must
+act on, with what to do) and ``Summary`` (the run in figures). Every input cell is a
+text cell, except a real date, which stays a date: nothing a user typed is ever
+stored as a formula, so opening the results can never run one.
 """
 
 from __future__ import annotations
@@ -10,15 +13,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from sync.advice import what_to_do
 from sync.errors import InputError
-from sync.outcome import RowResult, RunSummary
+from sync.outcome import Action, RowResult, RunSummary, Status
 from sync.reader import Cell
+from sync.sheets import Dated, Item, Mark, TableSheet, Tone, write_pairs
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +33,24 @@ TOOL_COLUMNS = (
     "Sync Message",
     "Source Row",
 )
-EXCEL_CELL_LIMIT = 32_767
-# Characters XML 1.0 cannot hold; openpyxl refuses them, so they are shown as U+FFFD.
-_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+ATTENTION_SHEET = "Needs attention"
+ATTENTION_STATUSES = (
+    Status.INVALID,
+    Status.FAILED,
+    Status.UNKNOWN,
+    Status.NOT_ATTEMPTED,
+)
+STATUS_TONES = {
+    Status.CREATED: Tone.GOOD,
+    Status.UPDATED: Tone.GOOD,
+    Status.READY: Tone.GOOD,
+    Status.UNCHANGED: Tone.NOTE,
+    Status.SKIPPED: Tone.NOTE,
+    Status.INVALID: Tone.BAD,
+    Status.FAILED: Tone.BAD,
+    Status.UNKNOWN: Tone.BAD,
+    Status.NOT_ATTEMPTED: Tone.BAD,
+}
 # Leading characters that make a spreadsheet program read a CSV cell as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -42,9 +61,15 @@ def default_results_path(input_path: Path) -> Path:
 
 
 class ResultsWriter:
-    """Streams result rows into an .xlsx (or .csv) file; use as a context manager."""
+    """Streams result rows into an .xlsx (or .csv) file; use as a context manager.
 
-    def __init__(self, path: Path, headers: Sequence[str]) -> None:
+    ``key_columns`` are the 0-based input columns of the mapping's key, shown beside
+    each row of the ``Needs attention`` sheet so a reader can find the row.
+    """
+
+    def __init__(
+        self, path: Path, headers: Sequence[str], key_columns: Sequence[int] = ()
+    ) -> None:
         self.path = path
         tool = {name.casefold() for name in TOOL_COLUMNS}
         # An input column named like one of ours is replaced by ours.
@@ -52,12 +77,15 @@ class ResultsWriter:
             i for i, h in enumerate(headers) if h.strip().casefold() not in tool
         ]
         self._header = [headers[i] for i in self._keep] + list(TOOL_COLUMNS)
+        self._keys = [i for i in key_columns if i in self._keep]
+        self._key_header = [headers[i] for i in self._keys]
         self._csv = path.suffix.lower() == ".csv"
         self._tmp = path.with_name(f".{path.name}.partial")
         self._handle: Any = None
         self._writer: Any = None
         self._book: Any = None
-        self._sheet: Any = None
+        self._results: TableSheet | None = None
+        self._attention: TableSheet | None = None
         self._open()
 
     def __enter__(self) -> ResultsWriter:
@@ -88,54 +116,64 @@ class ResultsWriter:
             ) from None
 
         from openpyxl import Workbook
-        from openpyxl.styles import Font
 
         self._book = Workbook(write_only=True)
-        self._sheet = self._book.create_sheet("Results")
-        self._sheet.freeze_panes = "A2"
-        bold = Font(bold=True)
-        self._sheet.append([self._cell(h, font=bold) for h in self._header])
-
-    def _cell(self, text: str, font: Any = None) -> Any:
-        from openpyxl.cell import WriteOnlyCell
-
-        cell = WriteOnlyCell(self._sheet, value=None)
-        cell.value = _xlsx_text(text)
-        cell.data_type = "s"  # text, even when it starts with '='
-        if font is not None:
-            cell.font = font
-        return cell
-
-    def _input_cell(self, source: Cell) -> Any:
-        """An input cell as typed: a real date stays a date in its own format.
-
-        Everything else is written as the text the user saw, so that a results
-        workbook read back as input gives the same values (and runs no formula).
-        """
-        from openpyxl.cell import WriteOnlyCell
-
-        if isinstance(source.value, dt.date | dt.time):
-            cell = WriteOnlyCell(self._sheet, value=source.value)
-            cell.number_format = source.number_format or "yyyy-mm-dd"
-            return cell
-        return self._cell(source.text)
+        self._results = TableSheet(
+            self._book, "Results", self._header, wrap={"Sync Message"}
+        )
+        self._attention = TableSheet(
+            self._book,
+            ATTENTION_SHEET,
+            [
+                "Source Row",
+                *self._key_header,
+                "Instance ID",
+                "Sync Status",
+                "Sync Message",
+                "What to do",
+            ],
+            wrap={"Sync Message", "What to do"},
+        )
 
     def write(self, result: RowResult) -> None:
         """Append one row: its input cells, then the five columns of the outcome."""
         cells: list[Cell] = [result.row.cell(i) for i in self._keep]
-        outcome = [
+        number = result.row.number
+        if self._csv:
+            values = [c.text for c in cells]
+            values += [
+                result.instance_id,
+                result.action.value,
+                result.status.value,
+                result.message,
+                str(number),
+            ]
+            self._writer.writerow([_csv_safe(v) for v in values])
+            return
+
+        assert self._results is not None and self._attention is not None
+        status = Mark(result.status.value, STATUS_TONES.get(result.status))
+        line: list[Item] = [_input_item(c) for c in cells]
+        line += [
             result.instance_id,
             result.action.value,
-            result.status.value,
+            status,
             result.message,
-            str(result.row.number),
+            number,
         ]
-        if self._csv:
-            values = [c.text for c in cells] + outcome
-            self._writer.writerow([_csv_safe(v) for v in values])
-        else:
-            line = [self._input_cell(c) for c in cells]
-            self._sheet.append(line + [self._cell(v) for v in outcome])
+        self._results.append(line)
+        if result.status in ATTENTION_STATUSES:
+            keys = [result.row.cell(i).text for i in self._keys]
+            self._attention.append(
+                [
+                    number,
+                    *keys,
+                    result.instance_id,
+                    status,
+                    result.message,
+                    what_to_do(result),
+                ]
+            )
 
     def close(self, summary: RunSummary) -> None:
         """Add the Summary sheet, then move the finished file into place."""
@@ -144,9 +182,18 @@ class ResultsWriter:
                 self._handle.close()
                 self._handle = None
             else:
-                sheet = self._book.create_sheet("Summary")
-                for name, value in summary_lines(summary):
-                    sheet.append([self._cell(name), self._cell(value)])
+                assert self._results is not None and self._attention is not None
+                self._results.close()
+                if not self._attention.rows:
+                    blank = ["" for _ in self._key_header]
+                    note = "No row is invalid, failed, unknown or not attempted."
+                    self._attention.append(["", *blank, "", "", note, ""])
+                self._attention.close()
+                write_pairs(
+                    self._book.create_sheet("Summary"),
+                    f"kianda-sync {summary.command}: {summary.input_path.name}",
+                    summary_lines(summary),
+                )
                 self._book.save(self._tmp)
             self._tmp.replace(self.path)
         except OSError as exc:
@@ -157,36 +204,75 @@ class ResultsWriter:
         log.debug("wrote results to %s", self.path)
 
 
-def summary_lines(summary: RunSummary) -> list[tuple[str, str]]:
-    """The Summary sheet as (name, value) pairs."""
-    lines = [
+def summary_lines(summary: RunSummary) -> list[tuple[str, Item]]:
+    """The Summary sheet as (name, value) lines."""
+    needs = sum(summary.statuses[s] for s in ATTENTION_STATUSES)
+    lines: list[tuple[str, Item]] = [
         ("Run ID", summary.run_id),
-        ("Command", summary.command),
-        ("Input", str(summary.input_path)),
+        ("Command line", summary.command_line or f"kianda-sync {summary.command}"),
+        ("Input file", str(summary.input_path)),
+        ("Input SHA-256", summary.input_sha256),
         ("Mapping", str(summary.mapping_path)),
-        ("Kianda", summary.domain),
-        ("Started", summary.started.isoformat(timespec="seconds")),
-        ("Ended", summary.ended.isoformat(timespec="seconds") if summary.ended else ""),
-        ("Duration (s)", f"{summary.duration:.1f}"),
+        ("Kianda", summary.domain or "not contacted"),
+        ("Started", format_moment(summary.started)),
+        ("Ended", format_moment(summary.ended) if summary.ended else ""),
+        ("Duration", format_duration(summary.duration)),
         ("Rows", str(summary.rows)),
+        ("Rows per second", f"{summary.rows_per_second:,.1f}"),
+        (
+            "Needs attention",
+            Mark(
+                f"{needs} rows: see the '{ATTENTION_SHEET}' sheet"
+                if needs
+                else "nothing",
+                Tone.BAD if needs else Tone.GOOD,
+            ),
+        ),
     ]
-    lines += [
-        (f"Action: {a.value}", str(n)) for a, n in sorted(summary.actions.items())
-    ]
-    lines += [
-        (f"Status: {s.value}", str(n)) for s, n in sorted(summary.statuses.items())
-    ]
+    shown = [s for s in Status if s is not Status.READY or summary.statuses[s]]
+    for status in shown:
+        count = summary.statuses[status]
+        tone = STATUS_TONES.get(status) if count else None
+        lines.append((f"Status: {status.value}", Mark(str(count), tone)))
+    for action in (Action.CREATE, Action.UPDATE, Action.NONE):
+        lines.append((f"Action: {action.value}", str(summary.actions[action])))
+    if summary.requests or summary.retries:
+        lines.append(("Requests sent", str(summary.requests)))
+        lines.append(("Retries", str(summary.retries)))
     if summary.aborted:
-        lines.append(("Aborted", summary.aborted))
+        lines.append(("Stopped because", Mark(summary.aborted, Tone.BAD)))
     return lines
 
 
-def _xlsx_text(text: str) -> str:
-    text = _ILLEGAL.sub("\ufffd", text)
-    if len(text) > EXCEL_CELL_LIMIT:
-        note = " [cut: the full text is longer than an Excel cell can hold]"
-        text = text[: EXCEL_CELL_LIMIT - len(note)] + note
-    return text
+def format_moment(moment: dt.datetime) -> str:
+    """A timestamp as a person reads it, in UTC."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def format_duration(seconds: float) -> str:
+    """A duration in the largest units that keep it short: 4.2 s, 3 min 5 s."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def _input_item(source: Cell) -> Item:
+    """An input cell as typed: a real date stays a date in its own format.
+
+    Everything else is written as the text the user saw, so that a results workbook
+    read back as input gives the same values (and runs no formula); a number's text
+    stays on the right of its cell, where the input showed it.
+    """
+    value = source.value
+    if isinstance(value, dt.date | dt.time):
+        return Dated(value, source.number_format or "yyyy-mm-dd")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return Mark(source.text, right=True)
+    return source.text
 
 
 def _csv_safe(text: str) -> str:
