@@ -31,9 +31,11 @@ from sync.errors import (
     ApiUnavailable,
     ConfigError,
 )
+from sync.headers import check_headers
 from sync.ledger import KeyState, Ledger, default_ledger_path, file_sha256, fingerprint
 from sync.mapping import BoundMapping, Mapping, OnExisting, bind, load_mapping
 from sync.outcome import Action, RowResult, RunSummary, Status
+from sync.profile import ColumnScan
 from sync.reader import Row, Table, open_table
 from sync.results import ResultsWriter, default_results_path
 from sync.settings import Settings
@@ -94,8 +96,11 @@ def run_sync(
         _require_connection(settings)
 
     table = open_table(input_path, mapping)
+    check_headers(mapping, table)
     bound = bind(mapping, table.headers, table.name)
-    duplicates = _repeated_keys(bound, table)
+    scan = ColumnScan(bound)
+    duplicates = _repeated_keys(bound, table, scan.add)
+    scan.check()
 
     results_path = results_path or default_results_path(input_path)
     summary = RunSummary(
@@ -122,6 +127,8 @@ def run_sync(
                 result = _validate(bound, row, table, duplicates)
                 summary.add(result)
                 writer.write(result)
+                if result.status is Status.INVALID:
+                    notice(f"Row {row.number}: {result.message}")
         else:
             ledger_path = settings.ledger or default_ledger_path(mapping_path)
             if options.emulator:
@@ -202,10 +209,17 @@ def _emulated(
         )
 
 
-def _repeated_keys(bound: BoundMapping, table: Table) -> dict[str, list[int]]:
-    """Row numbers of every key that appears more than once in the file."""
+def _repeated_keys(
+    bound: BoundMapping, table: Table, inspect: Callable[[Row], None] | None = None
+) -> dict[str, list[int]]:
+    """Row numbers of every key that appears more than once in the file.
+
+    ``inspect`` sees every row on the way, so whole-column checks need no extra pass.
+    """
     seen: dict[str, list[int]] = {}
     for row in table.rows():
+        if inspect is not None:
+            inspect(row)
         key = row_key(bound, row)
         if key is not None:
             seen.setdefault(key, []).append(row.number)
