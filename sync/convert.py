@@ -481,13 +481,13 @@ def _parse_date_text(spec: FieldSpec, text: str, where: str) -> dt.datetime:
         fmt = shape.input_format
         if shape.month_first and not shape.day_first:
             fmt = month_first_format(fmt)
-        hint = f"input_format: '{fmt}'"
+        hint = f"input_format: '{fmt}' for the field"
     else:
-        hint = "input_format in the mapping (for example '%d/%m/%Y')"
+        hint = "input_format for the field (for example '%d/%m/%Y')"
     raise _Invalid(
         Slug.BAD_DATE,
         f"{where} holds '{text}', which is not a date in ISO form (2026-03-04). Make "
-        f"the cell a real Excel date, or set {hint} for the field.",
+        f"the cell a real Excel date, or set {hint}.",
     )
 
 

@@ -155,10 +155,19 @@ def starter_mapping(
 
 
 def _guess_header_row(rows: list[list[Cell]]) -> int:
-    """The first row with the most filled cells (a title above the table has few)."""
-    counts = [sum(1 for cell in row if not cell.is_empty) for row in rows]
-    most = max(counts, default=0)
-    return counts.index(most) + 1 if most else 1
+    """The first row of text filling at least half the widest row.
+
+    A title above the table fills one cell; a header may have gaps, so it need not
+    be the fullest row, but its cells are text, while data rows often hold numbers.
+    """
+    filled = [[cell for cell in row if not cell.is_empty] for row in rows]
+    widest = max((len(cells) for cells in filled), default=0)
+    for number, cells in enumerate(filled, start=1):
+        if len(cells) >= max(2, (widest + 1) // 2) and all(
+            isinstance(cell.value, str) for cell in cells
+        ):
+            return number
+    return 1
 
 
 def _key_lines(columns: list[_Column], rows: int) -> list[str]:
