@@ -291,6 +291,7 @@ def _openpyxl_source(path: Path, wanted: str | None) -> _Source:
             wanted,
         )
         date1904 = bool(workbook.epoch.year == 1904)
+        merged = _merged_ranges(workbook[title])
     finally:
         workbook.close()
 
@@ -302,11 +303,7 @@ def _openpyxl_source(path: Path, wanted: str | None) -> _Source:
             book.close()
 
     def merges() -> list[tuple[int, int, int, int]]:
-        book = _load_workbook(path)
-        try:
-            return _merged_ranges(book[title])
-        finally:
-            book.close()
+        return merged
 
     return _Source(title, date1904, records, merges)
 
