@@ -185,3 +185,25 @@ def test_explain_row_that_is_not_data_exits_2(
 
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_explain_emulator_scope_sees_an_emulator_run(
+    sample: Path, tmp_path: Path
+) -> None:
+    """--emulator looks up the entries a run with --emulator made, not a domain's."""
+    env = {"KIANDA_LEDGER": str(tmp_path / "ledger.sqlite3")}
+    invoke(["run", str(SAMPLE_MAPPING), str(sample), "--emulator"], env)
+    args = ["explain", str(SAMPLE_MAPPING), str(sample), "--row", "5"]
+
+    with_emulator = invoke([*args, "--emulator"], env)
+    with_domain = invoke(args, {**env, "KIANDA_DOMAIN": "https://acme.kianda.com"})
+
+    assert "(workspace emulator, process 'training-request') remembers" in (
+        with_emulator.output
+    )
+    assert "Match: Update instance" in with_emulator.output
+    assert (
+        "(workspace https://acme.kianda.com, process 'training-request') has no "
+        "entry for the key 'TR-2026-0004'"
+    ) in with_domain.output
+    assert "Request: POST /api/instances/create" in with_domain.output

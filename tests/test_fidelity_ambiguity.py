@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sync.convert import Marks, date_shape, number_marks
-from tests.conftest import invoke
+from tests.conftest import Kianda, invoke
 from tests.fidelity_helpers import sync_to_emulator, write_mapping
 
 DATE_MAPPING = """\
@@ -281,3 +281,20 @@ def test_date_shape_lists_the_readings(
         shape.year_first,
         shape.input_format,
     ) == (readings)
+
+
+def test_scan_stops_a_real_run_before_any_request(
+    tmp_path: Path, kianda: Kianda
+) -> None:
+    """With Kianda configured, an ambiguous column still means no request at all."""
+    source = _csv(tmp_path, "Start", ["03/04/2026"])
+    mapping = write_mapping(
+        tmp_path / "m.yaml", DATE_MAPPING.format(type="date", extra="")
+    )
+
+    result = invoke(["run", str(mapping), str(source)], kianda.env())
+
+    assert result.exit_code == 2
+    assert "read both day first and month first" in result.output
+    assert kianda.store.request_log == []
+    assert not (tmp_path / "in.results.xlsx").exists()
