@@ -423,8 +423,19 @@ def _real_date(year: int, month: int, day: int) -> bool:
 
 
 def _percent(spec: FieldSpec, cell: Cell, where: str) -> Decimal:
-    """Percentage points: 0.15 shown as 15% is 15; the text '15%' is 15."""
+    """Percentage points: 0.15 shown as 15% is 15; the text '15%' is 15.
+
+    A number cell without a number format (read from .xls or .ods, whose reader
+    gives none) could be 0.15 shown as 15% or 15 points: that is refused.
+    """
     if isinstance(cell.value, int | float) and not isinstance(cell.value, bool):
+        if cell.number_format is None:
+            raise _Invalid(
+                Slug.BAD_NUMBER,
+                f"{where} holds the number {cell.text}, and this file type does not "
+                "say whether it is shown as a percentage. Type it as text such as "
+                "15%, or save the file as .xlsx and run again.",
+            )
         number = _number(spec, cell, where)
         if numfmt.is_percent_format(cell.number_format):
             number = (number * 100).normalize()

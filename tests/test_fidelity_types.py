@@ -166,12 +166,22 @@ def test_decimal_malformed_text_is_invalid_not_misread(typed: str) -> None:
         (Cell(0.15, "15%", "0%"), "15"),
         (Cell(0.125, "12.50%", "0.00%"), "12.5"),
         (_text("15%"), "15"),
-        (Cell(15, "15"), "15"),
+        (Cell(15, "15", "General"), "15"),
     ],
 )
 def test_percent_sends_points(typed: Cell, sent: str) -> None:
     """A percent-formatted 0.15 and the text 15% are both 15 points."""
     assert _sent({"type": "percent"}, typed) == (sent, sent)
+
+
+def test_percent_number_without_format_is_refused() -> None:
+    """An .xls/.ods number has no format, so 0.15 might mean 15%: not guessed."""
+    assert _problem({"type": "percent"}, Cell(0.15, "0.15")) == (
+        Slug.BAD_NUMBER,
+        "'A' holds the number 0.15, and this file type does not say whether it is "
+        "shown as a percentage. Type it as text such as 15%, or save the file as "
+        ".xlsx and run again.",
+    )
 
 
 # --- dates ---------------------------------------------------------------------------
