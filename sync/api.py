@@ -77,8 +77,12 @@ def validate(
     output: str | Path | None = None,
     progress: Progress | None = None,
     command_line: str = "",
+    notice: Callable[[str], None] = log.info,
 ) -> RunSummary:
-    """Check a mapping and every row of an input without contacting Kianda."""
+    """Check a mapping and every row of an input without contacting Kianda.
+
+    ``notice`` receives one sentence per invalid row.
+    """
     return _run(
         Path(mapping),
         Path(input_file),
@@ -87,5 +91,6 @@ def validate(
         options=RunOptions(
             validate_only=True, command="validate", command_line=command_line
         ),
+        notice=notice,
         progress=progress,
     )

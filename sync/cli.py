@@ -277,6 +277,7 @@ def validate(mapping: Path, input_file: Path, output: Path | None) -> None:
             output=output,
             progress=progress,
             command_line=_command_line(),
+            notice=click.echo,
         )
     _print_summary(summary, "Checked")
     sys.exit(summary.exit_code)
@@ -406,6 +407,49 @@ def history(
         raise click.UsageError("Give -o FILE to write the run's results workbook.")
     record = rewrite_results(path, run_id, output)
     click.echo(f"Wrote the results of run {record.run_id} to {output}")
+
+
+@cli.command()
+@click.argument("mapping", type=_EXISTING_FILE)
+@click.argument("input_file", metavar="INPUT", type=_EXISTING_FILE)
+@click.option(
+    "--row",
+    "row_number",
+    type=click.IntRange(1),
+    required=True,
+    help="The row number shown in Excel (for CSV, the record number).",
+)
+@click.option("--emulator", is_flag=True, help="Look up the emulator's ledger entries.")
+def explain(mapping: Path, input_file: Path, row_number: int, emulator: bool) -> None:
+    """Show what a run would do with one row of INPUT, and why; sends nothing.
+
+    \b
+    Example:
+      kianda-sync explain mappings/training-request.yaml export.xlsx --row 5
+    """
+    from sync.explain import explain_row, render
+    from sync.settings import load_settings
+
+    result = explain_row(
+        mapping, input_file, row_number, settings=load_settings(), emulator=emulator
+    )
+    click.echo(render(result))
+
+
+@cli.command()
+@click.argument("input_file", metavar="INPUT", type=_EXISTING_FILE)
+@click.option("--process", help="The Kianda process name to put in the mapping.")
+@click.option("--sheet", help="The worksheet to read (default: the first visible).")
+def init(input_file: Path, process: str | None, sheet: str | None) -> None:
+    """Print a starter mapping for INPUT: every header, a field name and a type.
+
+    \b
+    Example:
+      kianda-sync init export.xlsx --process training-request > mapping.yaml
+    """
+    from sync.starter import starter_mapping
+
+    click.echo(starter_mapping(input_file, process=process, sheet=sheet), nl=False)
 
 
 @cli.command()

@@ -42,6 +42,7 @@ NOT_ACTED_STATUSES = frozenset({429, 503})
 RENEW_MARGIN_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 60.0
 USER_AGENT = "kianda-sync"
+CREATE_PATH = "/api/instances/create"
 
 
 @dataclass
@@ -98,13 +99,8 @@ class KiandaClient:
         self, process: str, fields: Iterable[FieldValue], trigger_field: str = ""
     ) -> str:
         """Create an instance and return the ID Kianda chose for it."""
-        body = {
-            "processName": process,
-            "instanceID": process,
-            "TriggerField": trigger_field,
-            "FieldsMappings": [f.as_json() for f in fields],
-        }
-        answer = self._call("POST", "/api/instances/create", json=body, create=True)
+        body = create_body(process, fields, trigger_field)
+        answer = self._call("POST", CREATE_PATH, json=body, create=True)
         instance_id = _get(answer, "instanceID")
         if not isinstance(instance_id, str) or not instance_id:
             raise ApiRejected(
@@ -123,19 +119,9 @@ class KiandaClient:
         status: str = "",
     ) -> None:
         """Change an instance: only the given fields (PATCH), or all of them (PUT)."""
-        body: dict[str, Any] = {
-            "ProcessName": process,
-            "FieldsMappings": [f.as_json() for f in fields],
-            "TriggerField": trigger_field,
-        }
-        if status:
-            body["Status"] = status
-        name = quote(instance_id, safe="")
-        if partial:
-            path = self._settings.patch_path.replace("{name}", name)
-            self._call("PATCH", path, json=body)
-        else:
-            self._call("PUT", f"/api/instances/{name}", json=body)
+        body = update_body(process, fields, trigger_field, status)
+        method, path = update_target(self._settings, instance_id, partial=partial)
+        self._call(method, path, json=body)
 
     def read_fields(
         self, instance_id: str, names: Iterable[str]
@@ -300,6 +286,45 @@ class KiandaClient:
         self._token = token
         self._expires_at = started + max(lifetime - RENEW_MARGIN_SECONDS, lifetime / 2)
         log.debug("logged in to %s; token valid for %.0f s", self.domain, lifetime)
+
+
+def create_body(
+    process: str, fields: Iterable[FieldValue], trigger_field: str = ""
+) -> dict[str, Any]:
+    """The JSON body of a create, keys spelled as Kianda's page spells them."""
+    return {
+        "processName": process,
+        "instanceID": process,
+        "TriggerField": trigger_field,
+        "FieldsMappings": [f.as_json() for f in fields],
+    }
+
+
+def update_body(
+    process: str,
+    fields: Iterable[FieldValue],
+    trigger_field: str = "",
+    status: str = "",
+) -> dict[str, Any]:
+    """The JSON body of a PATCH or PUT; Status only when the mapping sets it."""
+    body: dict[str, Any] = {
+        "ProcessName": process,
+        "FieldsMappings": [f.as_json() for f in fields],
+        "TriggerField": trigger_field,
+    }
+    if status:
+        body["Status"] = status
+    return body
+
+
+def update_target(
+    settings: Settings, instance_id: str, *, partial: bool
+) -> tuple[str, str]:
+    """The method and path of an update: PATCH to KIANDA_PATCH_PATH, or PUT."""
+    name = quote(instance_id, safe="")
+    if partial:
+        return "PATCH", settings.patch_path.replace("{name}", name)
+    return "PUT", f"/api/instances/{name}"
 
 
 def _pooled_session(concurrency: int) -> requests.Session:

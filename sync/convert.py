@@ -322,17 +322,15 @@ def parse_number(text: str, spec: FieldSpec, where: str) -> Decimal:
     if thousands is None:
         thousands = "," if decimal_sep == "." else "."
 
-    body = text.strip()
-    negative = body.startswith("(") and body.endswith(")")
-    if negative:
-        body = body[1:-1]
-    body = _CURRENCY.sub("", body).strip()
-    if body.startswith("-"):
-        negative, body = not negative, body[1:].strip()
-    body = re.sub(r"[ \u00a0\u202f']", "", body) if thousands != "'" else body
+    negative, body = _number_body(text, keep_apostrophe=thousands == "'")
     if thousands:
-        groups = body.split(decimal_sep, 1)[0].split(thousands)
-        if len(groups) > 1 and not all(len(g) == 3 for g in groups[1:]):
+        whole, _, fraction = body.partition(decimal_sep)
+        groups = whole.split(thousands)
+        grouped = len(groups) > 1
+        if thousands in fraction or (
+            grouped
+            and not (1 <= len(groups[0]) <= 3 and all(len(g) == 3 for g in groups[1:]))
+        ):
             raise _Invalid(
                 Slug.BAD_NUMBER,
                 f"{where} holds '{text}', which is not a number written with "
@@ -350,9 +348,131 @@ def parse_number(text: str, spec: FieldSpec, where: str) -> Decimal:
     return number.copy_negate() if negative else number
 
 
+def _number_body(text: str, *, keep_apostrophe: bool = False) -> tuple[bool, str]:
+    """(negative, digits and marks) of a number typed as text, without its dressing.
+
+    Accounting brackets, a sign, currency signs or codes and the spaces (or
+    apostrophes) some locales group thousands with are removed.
+    """
+    body = text.strip()
+    negative = body.startswith("(") and body.endswith(")")
+    if negative:
+        body = body[1:-1]
+    body = _CURRENCY.sub("", body).strip()
+    if body.startswith("-"):
+        negative, body = not negative, body[1:].strip()
+    spaces = r"[ \u00a0\u202f]" if keep_apostrophe else r"[ \u00a0\u202f']"
+    return negative, re.sub(spaces, "", body)
+
+
+class Marks(StrEnum):
+    """What a number typed as text says about its decimal and thousands marks."""
+
+    NONE = "none"
+    """Digits only: reads the same under any convention."""
+    EITHER = "either"
+    """Like ``1.234`` or ``1,234``: a thousand or a fraction, depending on the file."""
+    POINT = "point"
+    """Only a decimal point reads it, like ``2.5`` or ``1,234.50``."""
+    COMMA = "comma"
+    """Only a decimal comma reads it, like ``2,5`` or ``1.234,50``."""
+    OTHER = "other"
+    """Not a number in either convention."""
+
+
+_EITHER = re.compile(r"^[1-9]\d{0,2}[.,]\d{3}$")
+_POINT = re.compile(r"^(\d{1,3}(,\d{3})+(\.\d+)?|\d*\.\d+)$")
+_COMMA = re.compile(r"^(\d{1,3}(\.\d{3})+(,\d+)?|\d*,\d+)$")
+
+
+def number_marks(text: str) -> Marks:
+    """Which decimal convention a number typed as text can be read with."""
+    body = _number_body(text.strip().removesuffix("%").strip())[1]
+    if body.isdigit():
+        return Marks.NONE
+    if _EITHER.match(body):
+        return Marks.EITHER
+    if _POINT.match(body):
+        return Marks.POINT
+    if _COMMA.match(body):
+        return Marks.COMMA
+    return Marks.OTHER
+
+
+@dataclass(frozen=True, slots=True)
+class DateShape:
+    """A date typed as text with numbers only, such as ``03/04/2026 09:30``."""
+
+    day_first: bool
+    """It is a real date read as day/month/year."""
+    month_first: bool
+    """It is a real date read as month/day/year."""
+    same: bool
+    """Day and month are equal, so both readings give one date."""
+    year_first: bool
+    input_format: str
+    """Its strptime format, day first (``month_first_format`` swaps the two)."""
+
+
+_NUMERIC_DATE = re.compile(
+    r"^(?P<a>\d{1,4})(?P<sep>[/.\-])(?P<b>\d{1,2})(?P=sep)(?P<c>\d{1,4})"
+    r"(?:(?P<gap>[ T])(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?)?$"
+)
+
+
+def date_shape(text: str) -> DateShape | None:
+    """The readings of a numeric date typed as text; None for anything else."""
+    found = _NUMERIC_DATE.match(text.strip())
+    if found is None:
+        return None
+    a, b, c, sep = found["a"], found["b"], found["c"], found["sep"]
+    clock = ""
+    if found["h"] is not None:
+        clock = found["gap"] + "%H:%M" + (":%S" if found["s"] is not None else "")
+    if len(a) == 4:
+        ok = _real_date(int(a), int(b), int(c))
+        fmt = f"%Y{sep}%m{sep}%d{clock}"
+        return DateShape(False, False, False, ok, fmt)
+    if len(c) not in (2, 4):
+        return None
+    year = int(c) if len(c) == 4 else 2000 + int(c)
+    fmt = f"%d{sep}%m{sep}{'%Y' if len(c) == 4 else '%y'}{clock}"
+    return DateShape(
+        _real_date(year, int(b), int(a)),
+        _real_date(year, int(a), int(b)),
+        int(a) == int(b),
+        False,
+        fmt,
+    )
+
+
+def month_first_format(day_first_format: str) -> str:
+    """The same shape read month first: ``%d/%m/%Y`` -> ``%m/%d/%Y``."""
+    return day_first_format.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+
+
+def _real_date(year: int, month: int, day: int) -> bool:
+    try:
+        dt.date(year, month, day)
+    except ValueError:
+        return False
+    return True
+
+
 def _percent(spec: FieldSpec, cell: Cell, where: str) -> Decimal:
-    """Percentage points: 0.15 shown as 15% is 15; the text '15%' is 15."""
+    """Percentage points: 0.15 shown as 15% is 15; the text '15%' is 15.
+
+    A number cell without a number format (read from .xls or .ods, whose reader
+    gives none) could be 0.15 shown as 15% or 15 points: that is refused.
+    """
     if isinstance(cell.value, int | float) and not isinstance(cell.value, bool):
+        if cell.number_format is None:
+            raise _Invalid(
+                Slug.BAD_NUMBER,
+                f"{where} holds the number {cell.text}, and this file type does not "
+                "say whether it is shown as a percentage. Type it as text such as "
+                "15%, or save the file as .xlsx and run again.",
+            )
         number = _number(spec, cell, where)
         if numfmt.is_percent_format(cell.number_format):
             number = (number * 100).normalize()
@@ -403,11 +523,20 @@ def _parse_date_text(spec: FieldSpec, text: str, where: str) -> dt.datetime:
     try:
         return dt.datetime.fromisoformat(text)
     except ValueError:
-        raise _Invalid(
-            Slug.BAD_DATE,
-            f"{where} holds '{text}', which is not a date. Make the cell a real Excel "
-            "date, or set input_format in the mapping (for example '%d/%m/%Y').",
-        ) from None
+        pass
+    shape = date_shape(text)
+    if shape is not None and shape.year_first + shape.day_first + shape.month_first:
+        fmt = shape.input_format
+        if shape.month_first and not shape.day_first:
+            fmt = month_first_format(fmt)
+        hint = f"input_format: '{fmt}' for the field"
+    else:
+        hint = "input_format for the field (for example '%d/%m/%Y')"
+    raise _Invalid(
+        Slug.BAD_DATE,
+        f"{where} holds '{text}', which is not a date in ISO form (2026-03-04). Make "
+        f"the cell a real Excel date, or set {hint}.",
+    )
 
 
 def _boolean(cell: Cell, shown: str, where: str) -> bool:

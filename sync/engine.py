@@ -34,6 +34,7 @@ from sync.errors import (
     ApiUnavailable,
     InputError,
 )
+from sync.headers import check_headers
 from sync.ledger import (
     KeyState,
     Ledger,
@@ -45,6 +46,7 @@ from sync.ledger import (
 from sync.lock import RunLock
 from sync.mapping import BoundMapping, Mapping, OnExisting, bind, load_mapping
 from sync.outcome import Action, RowResult, RunSummary, Status
+from sync.profile import ColumnScan
 from sync.reader import Row, Table, open_table
 from sync.results import ResultsWriter, default_results_path, rows_to_retry
 from sync.settings import Settings
@@ -120,8 +122,11 @@ def run_sync(
 
     _check_size(input_path, settings)
     table = open_table(input_path, mapping)
+    check_headers(mapping, table)
     bound = bind(mapping, table.headers, table.name)
-    duplicates, total = _repeated_keys(bound, table, settings.max_rows)
+    scan = ColumnScan(bound)
+    duplicates, total = _repeated_keys(bound, table, settings.max_rows, scan.add)
+    scan.check()
     wanted = rows_to_retry(options.only_failed) if options.only_failed else None
 
     results_path = results_path or default_results_path(input_path)
@@ -147,7 +152,8 @@ def run_sync(
         mapping_path,
         extra={"run_id": summary.run_id},
     )
-    report = _Reporter(summary, total, progress)
+    # validate prints each invalid row itself; a run logs them as warnings.
+    report = _Reporter(summary, total, progress, log_rows=not options.validate_only)
 
     keys = [bound.index(column) for column in mapping.key]
     with ExitStack() as stack:
@@ -160,6 +166,8 @@ def run_sync(
                 result = _validate(bound, row, table, duplicates)
                 report(result)
                 writer.write(result)
+                if result.status is Status.INVALID:
+                    notice(f"Row {row.number}: {result.message}")
         else:
             ledger_path = settings.ledger or default_ledger_path(mapping_path)
             if not options.dry_run:
@@ -223,9 +231,15 @@ def _check_size(input_path: Path, settings: Settings) -> None:
 
 
 def _repeated_keys(
-    bound: BoundMapping, table: Table, max_rows: int
+    bound: BoundMapping,
+    table: Table,
+    max_rows: int,
+    inspect: Callable[[Row], None] | None = None,
 ) -> tuple[dict[str, list[int]], int]:
-    """Row numbers of every key that appears more than once, and the row count."""
+    """Row numbers of every key that appears more than once, and the row count.
+
+    ``inspect`` sees every row on the way, so whole-column checks need no extra pass.
+    """
     count = 0
 
     def counted() -> Iterator[Row]:
@@ -237,6 +251,8 @@ def _repeated_keys(
                     f"{table.name} has more than {max_rows:,} rows, the limit set by "
                     "KIANDA_MAX_ROWS. Split the file, or raise the limit."
                 )
+            if inspect is not None:
+                inspect(row)
             yield row
 
     duplicates = repeated_keys(bound, counted())
@@ -576,7 +592,15 @@ _ATTENTION = frozenset(
 class _Reporter:
     """Counts each row's outcome, logs the ones that did not succeed, tells progress."""
 
-    def __init__(self, summary: RunSummary, total: int, progress: Progress | None):
+    def __init__(
+        self,
+        summary: RunSummary,
+        total: int,
+        progress: Progress | None,
+        *,
+        log_rows: bool = True,
+    ) -> None:
+        self.log_rows = log_rows
         self.summary = summary
         self.total = total
         self.progress = progress
@@ -586,7 +610,11 @@ class _Reporter:
         self.summary.add(result)
         if result.status in _ATTENTION:
             self.attention += 1
-        if result.status in (Status.INVALID, Status.FAILED, Status.UNKNOWN):
+        if self.log_rows and result.status in (
+            Status.INVALID,
+            Status.FAILED,
+            Status.UNKNOWN,
+        ):
             log.warning(
                 "Row %d: %s. %s",
                 result.row.number,

@@ -70,32 +70,83 @@ class HeaderMatch(StrEnum):
     LOOSE = "loose"
 
 
+def _also_scalars(schema: dict[str, Any]) -> None:
+    """YAML numbers and booleans are taken as their text, so the schema allows them."""
+    schema["anyOf"] = [{"type": ["string", "number", "boolean"]}, {"type": "null"}]
+
+
+def _choices(schema: dict[str, Any]) -> None:
+    schema["anyOf"] = [
+        {
+            "type": "object",
+            "additionalProperties": {"type": ["string", "number", "boolean"]},
+        },
+        {"type": "null"},
+    ]
+
+
+def _key_schema(schema: dict[str, Any]) -> None:
+    """One column name, or a list of them."""
+    kept = ("title", "description")
+    array = {key: schema.pop(key) for key in list(schema) if key not in kept}
+    schema["anyOf"] = [{"type": "string", "minLength": 1}, array]
+
+
+def _short_form(schema: dict[str, Any]) -> None:
+    """A field is a mapping of options, or just a column name (type text)."""
+    spec = schema["additionalProperties"]
+    schema["additionalProperties"] = {"anyOf": [{"type": "string"}, spec]}
+
+
 class FieldSpec(BaseModel):
     """Where one Kianda field's value comes from, and how it is converted."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True
+    )
 
     column: str | None = None
+    """The sheet column (its header) that holds the value."""
     template: str | None = None
-    value: str | None = None
-    text: str | None = None
+    """Several columns combined, such as "{First Name} {Last Name}"."""
+    value: str | None = Field(default=None, json_schema_extra=_also_scalars)
+    """A constant; with column or template, the value sent instead ({Column} works)."""
+    text: str | None = Field(default=None, json_schema_extra=_also_scalars)
+    """The text sent instead of the converted one (may use {Column})."""
     type: FieldType = FieldType.TEXT
+    """How the cell is read and what is sent."""
     required: bool = False
-    default: str | None = None
+    """An empty cell makes the row invalid."""
+    default: str | None = Field(default=None, json_schema_extra=_also_scalars)
+    """Sent when the cell is empty."""
     empty: EmptyPolicy | None = None
+    """An empty cell: keep (leave the field out) or clear (send it empty)."""
     trim: bool = True
+    """Trim spaces (non-breaking ones too) at both ends of the text."""
     upper: bool = False
+    """Send text in capitals."""
     lower: bool = False
+    """Send text in small letters."""
     max_length: int | None = Field(default=None, ge=1)
+    """Longer text makes the row invalid."""
     pattern: str | None = None
+    """A regular expression the whole text must match."""
     input_format: str | None = None
+    """How dates typed as text are written, such as "%d/%m/%Y"."""
     format: str | None = None
+    """How a date is sent, such as "%Y-%m-%d" (default ISO 8601)."""
     timezone: str | None = None
+    """The IANA time zone of date-times without one, such as "Europe/Dublin"."""
     true_text: str = "true"
+    """The text sent for a true boolean (its value is "true")."""
     false_text: str = "false"
-    choices: dict[str, str] | None = None
+    """The text sent for a false boolean (its value is "false")."""
+    choices: dict[str, str] | None = Field(default=None, json_schema_extra=_choices)
+    """Sheet text -> the value Kianda stores, for a choice field."""
     decimal_separator: str = "."
+    """The decimal mark of numbers typed as text: "." or ","."""
     thousands_separator: str | None = None
+    """The thousands mark of numbers typed as text, such as "," or "."."""
 
     @field_validator("value", "text", "default", mode="before")
     @classmethod
@@ -161,21 +212,36 @@ class FieldSpec(BaseModel):
 class Mapping(BaseModel):
     """A whole mapping file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True
+    )
 
     process: str = Field(min_length=1)
+    """The Kianda process that receives the rows."""
     sheet: str | None = None
+    """The worksheet to read; default: the first visible one."""
     header_row: int = Field(default=1, ge=1)
-    key: list[str] = Field(min_length=1)
+    """The row (counting from 1) that holds the column names."""
+    key: list[str] = Field(min_length=1, json_schema_extra=_key_schema)
+    """The column(s) that identify a row from one run to the next."""
     instance_id_column: str | None = None
+    """The column holding a Kianda instance ID, when the sheet has one."""
     trigger_field: str = ""
+    """Sent as TriggerField."""
     status: str = ""
+    """Sent as Status on updates, when set."""
     on_existing: OnExisting = OnExisting.PATCH
+    """What to do with a row whose instance exists: patch, put or skip."""
     empty: EmptyPolicy = EmptyPolicy.KEEP
+    """What an empty cell does, unless a field says otherwise."""
     match_headers: HeaderMatch = HeaderMatch.EXACT
+    """loose: headers also match ignoring case and spaces."""
     encoding: str | None = None
+    """The CSV file's encoding, such as utf-8 or cp1252; found by itself if unset."""
     delimiter: str | None = None
-    fields: dict[str, FieldSpec] = Field(min_length=1)
+    """The CSV field separator, such as ";"; found by itself if unset."""
+    fields: dict[str, FieldSpec] = Field(min_length=1, json_schema_extra=_short_form)
+    """Kianda field name -> where its value comes from (or just a column name)."""
 
     _source: Path | None = PrivateAttr(default=None)
     _lines: dict[tuple[str, ...], int] = PrivateAttr(default_factory=dict)

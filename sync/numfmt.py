@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 _BRACKETS = re.compile(r"\[[^\]]*\]")
 _QUOTED = re.compile(r'"[^"]*"|\\.')
@@ -57,16 +59,23 @@ def is_percent_format(number_format: str | None) -> bool:
     return "%" in _QUOTED.sub("", _first_section(number_format))
 
 
+@lru_cache(maxsize=256)
 def _first_section(number_format: str) -> str:
     """The positive-number section of a format, without colours and locale tags."""
     section = number_format.split(";", 1)[0]
     return _BRACKETS.sub("", section).strip()
 
 
+@lru_cache(maxsize=256)
+def _number_body(fmt: str) -> re.Match[str] | None:
+    if fmt.lower() == "general":
+        return None
+    return _NUMBER_BODY.match(_QUOTED.sub("", fmt).strip())
+
+
 def _render_number(value: float | int, fmt: str) -> str:
-    bare = _QUOTED.sub("", fmt).strip()
-    match = _NUMBER_BODY.match(bare)
-    if fmt.lower() == "general" or match is None:
+    match = _number_body(fmt)
+    if match is None:
         return general(value)
 
     number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
@@ -86,7 +95,7 @@ def _render_number(value: float | int, fmt: str) -> str:
 
 
 def _render_date(value: dt.datetime | dt.date | dt.time, fmt: str) -> str:
-    if fmt.lower() == "general" or not _DATE_CODES.search(_QUOTED.sub("", fmt)):
+    if not _is_date_format(fmt):
         return (
             value.isoformat(sep=" ") if isinstance(value, dt.datetime) else str(value)
         )
@@ -109,7 +118,13 @@ def _render_date(value: dt.datetime | dt.date | dt.time, fmt: str) -> str:
     return "".join(out)
 
 
-def _tokenize(fmt: str) -> list[tuple[str, str]]:
+@lru_cache(maxsize=256)
+def _is_date_format(fmt: str) -> bool:
+    return fmt.lower() != "general" and bool(_DATE_CODES.search(_QUOTED.sub("", fmt)))
+
+
+@lru_cache(maxsize=256)
+def _tokenize(fmt: str) -> tuple[tuple[str, str], ...]:
     tokens: list[tuple[str, str]] = []
     position = 0
     pattern = re.compile(r'"([^"]*)"|\\(.)|(' + _DATE_CODES.pattern[4:] + ")", re.I)
@@ -124,13 +139,13 @@ def _tokenize(fmt: str) -> list[tuple[str, str]]:
             tokens.append(("code", found.group(3)))
         position = found.end()
     tokens.append(("text", fmt[position:]))
-    return [(kind, token) for kind, token in tokens if token]
+    return tuple((kind, token) for kind, token in tokens if token)
 
 
 def _date_part(
     token: str,
     moment: dt.datetime,
-    tokens: list[tuple[str, str]],
+    tokens: tuple[tuple[str, str], ...],
     index: int,
     twelve_hour: bool,
 ) -> str:
@@ -138,28 +153,32 @@ def _date_part(
     if lower in ("m", "mm") and _is_minute(tokens, index):
         return f"{moment.minute:02d}" if lower == "mm" else str(moment.minute)
     hour = moment.hour % 12 or 12 if twelve_hour else moment.hour
-    parts = {
-        "yyyy": f"{moment.year:04d}",
-        "yy": f"{moment.year % 100:02d}",
-        "mmmm": moment.strftime("%B"),
-        "mmm": moment.strftime("%b"),
-        "mm": f"{moment.month:02d}",
-        "m": str(moment.month),
-        "dddd": moment.strftime("%A"),
-        "ddd": moment.strftime("%a"),
-        "dd": f"{moment.day:02d}",
-        "d": str(moment.day),
-        "hh": f"{hour:02d}",
-        "h": str(hour),
-        "ss": f"{moment.second:02d}",
-        "s": str(moment.second),
-        "am/pm": "AM" if moment.hour < 12 else "PM",
-        "a/p": "A" if moment.hour < 12 else "P",
-    }
-    return parts[lower]
+    return _PARTS[lower](moment, hour)
 
 
-def _is_minute(tokens: list[tuple[str, str]], index: int) -> bool:
+# Each date code's text, from the moment and the hour as shown (12- or 24-hour).
+_PARTS: dict[str, Callable[[dt.datetime, int], str]] = {
+    "yyyy": lambda m, _: f"{m.year:04d}",
+    "yy": lambda m, _: f"{m.year % 100:02d}",
+    "mmmm": lambda m, _: m.strftime("%B"),
+    "mmm": lambda m, _: m.strftime("%b"),
+    "mm": lambda m, _: f"{m.month:02d}",
+    "m": lambda m, _: str(m.month),
+    "dddd": lambda m, _: m.strftime("%A"),
+    "ddd": lambda m, _: m.strftime("%a"),
+    "dd": lambda m, _: f"{m.day:02d}",
+    "d": lambda m, _: str(m.day),
+    "hh": lambda _, h: f"{h:02d}",
+    "h": lambda _, h: str(h),
+    "ss": lambda m, _: f"{m.second:02d}",
+    "s": lambda m, _: str(m.second),
+    "am/pm": lambda m, _: "AM" if m.hour < 12 else "PM",
+    "a/p": lambda m, _: "A" if m.hour < 12 else "P",
+}
+
+
+@lru_cache(maxsize=1024)
+def _is_minute(tokens: tuple[tuple[str, str], ...], index: int) -> bool:
     """``m`` means minutes right after an hour code or right before a seconds code."""
     codes = [(i, t.lower()) for i, (kind, t) in enumerate(tokens) if kind == "code"]
     position = next(n for n, (i, _) in enumerate(codes) if i == index)

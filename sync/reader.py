@@ -5,6 +5,19 @@ the text Excel shows for it, so an ID typed ``000123`` stays ``000123`` and an e
 cell stays empty, never ``nan``. Rows carry the row number the user sees. A table can
 be iterated more than once (each pass re-opens the file), so large inputs are
 streamed rather than held in memory.
+
+Which library reads what, and why:
+
+- ``.xlsx``/``.xlsm``: openpyxl in read-only mode. python-calamine reads them several
+  times faster (``benchmarks/read_speed.py`` measures both), but it gives no number
+  formats, and the text a user sees depends on them: ``789`` formatted ``00000`` is
+  the ID ``00789``, ``0.15`` formatted ``0%`` is ``15%``. calamine also reads an
+  Excel error (``#N/A``) and a formula with no saved result as an empty string, so
+  a broken cell would pass for an empty one. Exactness comes first.
+- ``.xls``/``.ods``: python-calamine, the well-kept reader for those formats; their
+  numbers are shown as Excel's General format shows them (see ``_calamine_cell``).
+- ``.csv``: the standard library, with the encoding and delimiter found by
+  themselves unless the mapping sets them.
 """
 
 from __future__ import annotations
@@ -13,6 +26,7 @@ import codecs
 import csv
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +39,14 @@ from sync.mapping import Mapping
 log = logging.getLogger(__name__)
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+CALAMINE_SUFFIXES = (".xls", ".ods")
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 _DELIMITERS = ",;\t|"
 _SAMPLE_BYTES = 64 * 1024
 _BLANK = " \t\r\n\u00a0"
+_MERGE = re.compile(
+    rb'<(?:\w+:)?mergeCell\s[^>]*?ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"'
+)
 
 
 class CellError(str):
@@ -61,6 +79,40 @@ EMPTY = Cell(None, "")
 
 
 @dataclass(frozen=True, slots=True)
+class Merge:
+    """A merged range that covers a cell of the header row, and the text it shows."""
+
+    top: int
+    left: int
+    bottom: int
+    right: int
+    text: str
+
+    @property
+    def ref(self) -> str:
+        """The range as Excel names it, such as ``A1:B1``."""
+        first, last = column_letter(self.left), column_letter(self.right)
+        return f"{first}{self.top}:{last}{self.bottom}"
+
+
+def column_letter(index: int) -> str:
+    """Excel's column letter for a 0-based index (0 -> A, 26 -> AA)."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return letters
+
+
+def _column_index(letters: str) -> int:
+    index = 0
+    for letter in letters:
+        index = index * 26 + ord(letter) - ord("A") + 1
+    return index - 1
+
+
+@dataclass(frozen=True, slots=True)
 class Row:
     """A data row: its number as the user sees it, and its cells in sheet order."""
 
@@ -83,6 +135,8 @@ class Table:
     sheet: str | None = None
     date1904: bool = False
     _rows: Any = field(default=None, repr=False)
+    merged: tuple[Merge, ...] = ()
+    """Merged ranges that cover a cell of the header row."""
 
     @property
     def name(self) -> str:
@@ -97,21 +151,109 @@ class Table:
         return result
 
 
+@dataclass
+class _Source:
+    """An input opened far enough to list its stored rows, as often as needed."""
+
+    sheet: str | None
+    date1904: bool
+    records: Callable[[], Iterator[tuple[int, list[Cell]]]]
+    """Every stored row, the header included, with the number the user sees."""
+    merges: Callable[[], list[tuple[int, int, int, int]]] = list
+    """Merged ranges as (top row, left column, bottom row, right column)."""
+    loose_width: bool = False
+    """Whether cells past the header are a malformed row (CSV) or just ignored."""
+
+
 def open_table(path: Path, mapping: Mapping) -> Table:
     """Open an input file for reading, or raise InputError saying why it cannot be."""
+    source = _open_source(path, mapping)
+    header_row = mapping.header_row
+    above: dict[int, list[Cell]] = {}
+    for number, cells in source.records():
+        if number == 1 and is_results_header([cell.text for cell in cells]):
+            header_row = 1  # a results file of ours, fed back as input
+            log.info("%s is a kianda-sync results file: its header is row 1", path)
+        if number > header_row:
+            break
+        above[number] = cells
+    headers = _trim_headers([cell.text for cell in above.get(header_row, [])])
+    where = f"Row {header_row} of {path.name}" + (
+        f" (sheet '{source.sheet}')" if source.sheet else ""
+    )
+    if not headers:
+        raise InputError(
+            f"{where} is empty, so there are no column names. Set header_row in the "
+            "mapping to the row that holds them."
+        )
+    merged = tuple(
+        Merge(top, left, bottom, right, _text_at(above, top, left))
+        for top, left, bottom, right in source.merges()
+        if top <= header_row <= bottom
+    )
+    width = len(headers)
+
+    def rows() -> Iterator[Row]:
+        for number, raw in source.records():
+            if number <= header_row:
+                continue
+            cells = tuple(raw[:width])
+            if _is_blank(cells):
+                continue
+            problem = None
+            if source.loose_width and not _is_blank(tuple(raw[width:])):
+                problem = (
+                    f"This row has {len(raw)} cells but the header has {width}; "
+                    "a delimiter inside an unquoted value may have split it. Quote "
+                    "the value or fix the row."
+                )
+            yield Row(number, cells, problem)
+
+    log.debug("opened %s, sheet %s", path, source.sheet)
+    return Table(path, headers, header_row, source.sheet, source.date1904, rows, merged)
+
+
+def is_results_header(headers: list[str]) -> bool:
+    """Whether a header row is that of a kianda-sync results file."""
+    return {"Sync Status", "Source Row", "Instance ID"} <= set(headers)
+
+
+def leading_rows(path: Path, mapping: Mapping, count: int) -> list[list[Cell]]:
+    """The first ``count`` rows of the input as stored, header or not.
+
+    Index 0 is row 1; a row with nothing in it is an empty list. Used to guess
+    where the header is.
+    """
+    source = _open_source(path, mapping)
+    found: list[list[Cell]] = [[] for _ in range(count)]
+    for number, cells in source.records():
+        if number > count:
+            break
+        found[number - 1] = cells
+    return found
+
+
+def _open_source(path: Path, mapping: Mapping) -> _Source:
     if not path.exists():
         raise InputError(
             f"The input file {path} does not exist. Check the path and run again."
         )
     suffix = path.suffix.lower()
     if suffix in WORKBOOK_SUFFIXES:
-        return _open_workbook(path, mapping)
+        return _openpyxl_source(path, mapping.sheet)
+    if suffix in CALAMINE_SUFFIXES:
+        return _calamine_source(path, mapping.sheet)
     if suffix in CSV_SUFFIXES:
-        return _open_csv(path, mapping)
+        return _csv_source(path, mapping)
     raise InputError(
-        f"The input file {path} is a '{suffix}' file; kianda-sync reads .xlsx, .xlsm "
-        "and .csv. Save it in one of those formats and run again."
+        f"The input file {path} is a '{suffix}' file; kianda-sync reads .xlsx, .xlsm, "
+        ".xls, .ods and .csv. Save it in one of those formats and run again."
     )
+
+
+def _text_at(rows: dict[int, list[Cell]], number: int, index: int) -> str:
+    cells = rows.get(number, [])
+    return cells[index].text if index < len(cells) else ""
 
 
 def _is_blank(cells: tuple[Cell, ...]) -> bool:
@@ -125,75 +267,82 @@ def _trim_headers(headers: list[str]) -> list[str]:
     return headers
 
 
-# --- workbooks ---------------------------------------------------------------------
+def _pick_sheet(
+    names: list[str], visible: list[bool], path: Path, wanted: str | None
+) -> str:
+    """The sheet the mapping names, or else the first visible one."""
+    if wanted is not None:
+        if wanted in names:
+            return wanted
+        raise InputError(
+            f"{path.name} has no sheet named '{wanted}'; its sheets are "
+            + ", ".join(f"'{name}'" for name in names)
+            + ". Fix 'sheet:' in the mapping and run again."
+        )
+    for name, shown in zip(names, visible, strict=True):
+        if shown:
+            return name
+    raise InputError(f"{path.name} has no visible sheet. Set 'sheet:' in the mapping.")
 
 
-def _open_workbook(path: Path, mapping: Mapping) -> Table:
+# --- .xlsx / .xlsm (openpyxl) ------------------------------------------------------
+
+
+def _openpyxl_source(path: Path, wanted: str | None) -> _Source:
     workbook = _load_workbook(path)
     try:
-        sheet = _results_sheet(workbook, mapping.sheet)
-        header_row = 1
-        if sheet is None:
-            sheet = _pick_sheet(workbook, path, mapping.sheet)
-            header_row = mapping.header_row
-        else:
-            log.info(
-                "%s is a kianda-sync results workbook: reading its Results sheet", path
-            )
-        title = sheet.title
+        sheets = workbook.worksheets
+        names = [sheet.title for sheet in sheets]
+        if {"Results", "Summary"} <= set(names) and wanted not in names:
+            wanted = "Results"  # a results workbook fed back with the export's mapping
+        title = _pick_sheet(
+            [sheet.title for sheet in sheets],
+            [getattr(s, "sheet_state", "visible") == "visible" for s in sheets],
+            path,
+            wanted,
+        )
         date1904 = bool(workbook.epoch.year == 1904)
-        headers: list[str] = []
-        for number, cells in _sheet_rows(workbook, sheet):
-            if number == header_row:
-                headers = _trim_headers([cell.text for cell in cells])
-            if number >= header_row:
-                break
+        merged = _merged_ranges(workbook[title])
     finally:
         workbook.close()
-    if not headers:
-        raise InputError(
-            f"Row {header_row} of {path.name} (sheet '{title}') is empty, so there are "
-            "no column names. Set header_row in the mapping to the row that holds them."
-        )
-    width = len(headers)
 
-    def rows() -> Iterator[Row]:
+    def records() -> Iterator[tuple[int, list[Cell]]]:
         book = _load_workbook(path)
         try:
-            for number, raw in _sheet_rows(book, book[title]):
-                if number <= header_row:
-                    continue
-                cells = tuple(raw[:width])
-                if not _is_blank(cells):
-                    yield Row(number, cells)
+            yield from _sheet_rows(book, book[title])
         finally:
             book.close()
 
-    log.debug("opened %s, sheet %s", path, title)
-    return Table(path, headers, header_row, title, date1904, rows)
+    def merges() -> list[tuple[int, int, int, int]]:
+        return merged
+
+    return _Source(title, date1904, records, merges)
 
 
-def is_results_header(headers: list[str]) -> bool:
-    """Whether a header row is that of a kianda-sync results file."""
-    return {"Sync Status", "Source Row", "Instance ID"} <= set(headers)
+def _merged_ranges(sheet: Any) -> list[tuple[int, int, int, int]]:
+    """The sheet's merged ranges, found in its XML (read-only sheets do not list them).
 
-
-def _results_sheet(workbook: Any, wanted: str | None) -> Any:
-    """The Results sheet of a results workbook fed back as input, else None.
-
-    Used when the mapping names no sheet, or one the workbook does not have, so that
-    the mapping written for the original export also reads its results.
+    The ``<mergeCells>`` element follows the cell data, so the part is scanned as
+    bytes, which costs a small fraction of parsing it.
     """
-    names = workbook.sheetnames
-    if "Results" not in names or "Summary" not in names:
-        return None
-    if wanted is not None and wanted in names and wanted != "Results":
-        return None
-    sheet = workbook["Results"]
-    first = next(_sheet_rows(workbook, sheet), (0, []))
-    if first[0] == 1 and is_results_header([cell.text for cell in first[1]]):
-        return sheet
-    return None
+    found: set[tuple[int, int, int, int]] = set()
+    tail = b""
+    with sheet._get_source() as source:
+        for chunk in iter(lambda: source.read(1 << 20), b""):
+            block, tail = tail + chunk, (tail + chunk)[-256:]
+            if b"mergeCell" not in block:
+                continue
+            for match in _MERGE.finditer(block):
+                left, top, right, bottom = match.groups()
+                found.add(
+                    (
+                        int(top),
+                        _column_index(left.decode()),
+                        int(bottom or top),
+                        _column_index((right or left).decode()),
+                    )
+                )
+    return sorted(found)
 
 
 def _sheet_rows(book: Any, sheet: Any) -> Iterator[tuple[int, list[Cell]]]:
@@ -269,26 +418,79 @@ def _load_workbook(path: Path) -> Any:
         ) from None
 
 
-def _pick_sheet(workbook: Any, path: Path, wanted: str | None) -> Any:
-    names = [sheet.title for sheet in workbook.worksheets]
-    if wanted is not None:
-        if wanted in names:
-            return workbook[wanted]
-        raise InputError(
-            f"{path.name} has no sheet named '{wanted}'; its sheets are "
-            + ", ".join(f"'{name}'" for name in names)
-            + ". Fix 'sheet:' in the mapping and run again."
+# --- .xls / .ods (python-calamine) -------------------------------------------------
+
+
+def _calamine_source(path: Path, wanted: str | None) -> _Source:
+    from python_calamine import SheetTypeEnum, SheetVisibleEnum
+
+    with _load_calamine(path) as book:
+        meta = book.sheets_metadata
+        title = _pick_sheet(
+            [sheet.name for sheet in meta],
+            [
+                s.visible == SheetVisibleEnum.Visible
+                and s.typ == SheetTypeEnum.WorkSheet
+                for s in meta
+            ],
+            path,
+            wanted,
         )
-    for sheet in workbook.worksheets:
-        if getattr(sheet, "sheet_state", "visible") == "visible":
-            return sheet
-    raise InputError(f"{path.name} has no visible sheet. Set 'sheet:' in the mapping.")
+
+    def records() -> Iterator[tuple[int, list[Cell]]]:
+        with _load_calamine(path) as book:
+            sheet = book.get_sheet_by_name(title)
+            if sheet.start is None:
+                return
+            # Rows come from row 1; columns from the first column that holds data.
+            pad = [EMPTY] * sheet.start[1]
+            for number, raw in enumerate(sheet.iter_rows(), start=1):
+                yield number, [*pad, *(_calamine_cell(value) for value in raw)]
+
+    def merges() -> list[tuple[int, int, int, int]]:
+        with _load_calamine(path) as book:
+            ranges = book.get_sheet_by_name(title).merged_cell_ranges or []
+        return [
+            (top + 1, left, bottom + 1, right)
+            for (top, left), (bottom, right) in ranges
+        ]
+
+    # calamine turns 1904-system dates into real dates itself; a plain serial
+    # number in a date field is read with the 1900 system.
+    return _Source(title, False, records, merges)
+
+
+def _calamine_cell(value: object) -> Cell:
+    """A cell from calamine, which gives values but no number formats.
+
+    Numbers are shown as Excel's General format shows them; a whole number stored as
+    a float is an int, as openpyxl gives it for .xlsx.
+    """
+    if value == "" or value is None:
+        return EMPTY
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        value = int(value)
+    if isinstance(value, dt.timedelta):
+        value = (dt.datetime.min + value).time()
+    return Cell(value, numfmt.display(value, None))
+
+
+def _load_calamine(path: Path) -> Any:
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        return CalamineWorkbook.from_path(str(path))
+    except (CalamineError, OSError, ValueError) as exc:
+        raise InputError(
+            f"The input file {path} cannot be opened as a {path.suffix} workbook "
+            f"({exc}). Open it in Excel or LibreOffice, save it as .xlsx and run again."
+        ) from None
 
 
 # --- CSV ---------------------------------------------------------------------------
 
 
-def _open_csv(path: Path, mapping: Mapping) -> Table:
+def _csv_source(path: Path, mapping: Mapping) -> _Source:
     encoding = mapping.encoding or detect_encoding(path)
     try:
         codecs.lookup(encoding)
@@ -300,13 +502,14 @@ def _open_csv(path: Path, mapping: Mapping) -> Table:
     # Excel's "CSV UTF-8" starts with a byte-order mark even when utf-8 is named.
     codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
     delimiter = mapping.delimiter or _detect_delimiter(path, codec)
-    log.debug("reading %s as %s, delimiter %r", path, encoding, delimiter)
+    log.debug("reading %s as %s, delimiter %r", path, codec, delimiter)
 
-    def records() -> Iterator[tuple[int, list[str]]]:
+    def records() -> Iterator[tuple[int, list[Cell]]]:
         try:
             with path.open(encoding=codec, newline="") as handle:
                 reader = csv.reader(handle, delimiter=delimiter, strict=False)
-                yield from enumerate(reader, start=1)
+                for number, record in enumerate(reader, start=1):
+                    yield number, [Cell(text, text) for text in record]
         except UnicodeDecodeError as exc:
             raise InputError(
                 f"{path.name} is not valid {encoding} text (byte {exc.start}). Set "
@@ -317,39 +520,7 @@ def _open_csv(path: Path, mapping: Mapping) -> Table:
                 f"{path.name} is not a readable CSV file: {exc}."
             ) from None
 
-    headers: list[str] = []
-    header_row = mapping.header_row
-    for number, record in records():
-        if number == 1 and is_results_header(record):
-            header_row = 1  # a results file fed back as input
-        if number == header_row:
-            headers = _trim_headers(list(record))
-            break
-    if not headers:
-        raise InputError(
-            f"Record {header_row} of {path.name} is empty, so there are no column "
-            "names. Set header_row in the mapping to the record that holds them."
-        )
-    width = len(headers)
-
-    def rows() -> Iterator[Row]:
-        for number, record in records():
-            if number <= header_row:
-                continue
-            cells = tuple(Cell(text, text) for text in record)
-            if _is_blank(cells):
-                continue
-            problem = None
-            extra = cells[width:]
-            if not _is_blank(extra):
-                problem = (
-                    f"This row has {len(record)} cells but the header has {width}; "
-                    "a delimiter inside an unquoted value may have split it. Quote "
-                    "the value or fix the row."
-                )
-            yield Row(number, cells[:width], problem)
-
-    return Table(path, headers, header_row, None, False, rows)
+    return _Source(None, False, records, loose_width=True)
 
 
 def detect_encoding(path: Path) -> str:

@@ -318,8 +318,8 @@ def test_convert_decimal_refuses_non_numbers(
         ({}, cell("15%"), "15"),
         ({}, cell(" 15 % "), "15"),
         ({"decimal_separator": ","}, cell("12,5%"), "12.5"),
-        ({}, cell(15), "15"),
-        ({}, cell(0.15), "0.15"),
+        ({}, cell(15, "General"), "15"),
+        ({}, cell(0.15, "General"), "0.15"),
     ],
     ids=[
         "percent-cell",
@@ -389,9 +389,9 @@ def test_convert_date_sends_calendar_day(
         (
             {},
             "next Monday",
-            "'Start Date' holds 'next Monday', which is not a date. Make the cell a "
-            "real Excel date, or set input_format in the mapping (for example "
-            "'%d/%m/%Y').",
+            "'Start Date' holds 'next Monday', which is not a date in ISO form "
+            "(2026-03-04). Make the cell a real Excel date, or set input_format for "
+            "the field (for example '%d/%m/%Y').",
         ),
     ],
     ids=["no-such-day", "free-text"],
@@ -656,8 +656,9 @@ def test_convert_row_problems_name_column_and_value() -> None:
         [(7, "Days", Slug.BAD_NUMBER), (7, "Start", Slug.BAD_DATE)],
         [
             "'Days' holds 'three', not a number.",
-            "'Start' holds 'soon', which is not a date. Make the cell a real Excel "
-            "date, or set input_format in the mapping (for example '%d/%m/%Y').",
+            "'Start' holds 'soon', which is not a date in ISO form (2026-03-04). Make "
+            "the cell a real Excel date, or set input_format for the field (for "
+            "example '%d/%m/%Y').",
         ],
     )
 

@@ -358,7 +358,8 @@ def test_open_table_csv_flags_overlong_rows(
         (
             "input.json",
             "The input file <dir>/input.json is a '.json' file; kianda-sync reads "
-            ".xlsx, .xlsm and .csv. Save it in one of those formats and run again.",
+            ".xlsx, .xlsm, .xls, .ods and .csv. Save it in one of those formats and "
+            "run again.",
         ),
     ],
     ids=["missing", "unsupported-suffix"],
