@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -22,7 +23,7 @@ from sync.advice import what_to_do
 from sync.errors import InputError
 from sync.outcome import Action, RowResult, RunSummary, Status
 from sync.reader import Cell
-from sync.sheets import Dated, Item, Mark, TableSheet, Tone, write_pairs
+from sync.sheets import Item, Mark, TableSheet, Tone, Typed, write_pairs
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,10 @@ STATUS_TONES = {
 }
 # Leading characters that make a spreadsheet program read a CSV cell as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+# A number format that only pads with zeros, such as 00000: the number is an ID.
+_ZERO_PADDED = re.compile(r"0{2,}")
 
 
 def default_results_path(input_path: Path) -> Path:
@@ -261,17 +266,20 @@ def format_duration(seconds: float) -> str:
 
 
 def _input_item(source: Cell) -> Item:
-    """An input cell as typed: a real date stays a date in its own format.
+    """An input cell as typed: a real date or number stays one, in its own format.
 
-    Everything else is written as the text the user saw, so that a results workbook
-    read back as input gives the same values (and runs no formula); a number's text
-    stays on the right of its cell, where the input showed it.
+    So a results workbook read back as input gives the same values. Text is written
+    as text (it never runs as a formula), and so is a number whose format pads it
+    with zeros (``00000`` showing ``00789``): that is an identifier, kept as shown.
     """
     value = source.value
+    fmt = source.number_format or "General"
     if isinstance(value, dt.date | dt.time):
-        return Dated(value, source.number_format or "yyyy-mm-dd")
+        return Typed(value, source.number_format or "yyyy-mm-dd")
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return Mark(source.text, right=True)
+        if _ZERO_PADDED.fullmatch(fmt):
+            return Mark(source.text, right=True)
+        return Typed(value, fmt)
     return source.text
 
 

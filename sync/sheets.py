@@ -54,15 +54,16 @@ class Mark:
 
 
 @dataclass(frozen=True, slots=True)
-class Dated:
-    """A real date or time, kept as one in its own number format."""
+class Typed:
+    """An input's real date, time or number, kept as one in its own number format."""
 
-    value: dt.date | dt.time
+    value: dt.date | dt.time | int | float
     number_format: str
 
 
-Item = str | int | Mark | Dated
-"""What a cell can hold: text (always stored as text), a count, a status, a date."""
+Item = str | int | Mark | Typed
+"""What a cell can hold: text (always stored as text), a count, a status, a typed
+input value."""
 
 
 def xlsx_text(text: str) -> str:
@@ -174,7 +175,7 @@ def _cell(sheet: Any, item: Item, align: str | None = None) -> Any:
     from openpyxl.cell import WriteOnlyCell
 
     tone = number_format = horizontal = None
-    if isinstance(item, Dated):
+    if isinstance(item, Typed):
         cell = WriteOnlyCell(sheet, value=item.value)
         number_format = item.number_format
     elif isinstance(item, int):
@@ -193,7 +194,7 @@ def _cell(sheet: Any, item: Item, align: str | None = None) -> Any:
 
 
 def _item_text(item: Item) -> str:
-    if isinstance(item, Dated):
+    if isinstance(item, Typed):
         return item.number_format
     if isinstance(item, int):
         return str(item)

@@ -95,14 +95,13 @@ def test_run_sample_keeps_leading_zeros_and_accents(
     first = results[2]
     assert first["Employee ID"] == "001506"
     assert first["First Name"] == "José"
-    assert first["Cost"] == "1,250.50"
-    date_cell = openpyxl.load_workbook(sample.with_name("requests.results.xlsx"))[
-        "Results"
-    ]["G2"]
+    sheet = openpyxl.load_workbook(sample.with_name("requests.results.xlsx"))["Results"]
+    date_cell, cost_cell = sheet["G2"], sheet["H2"]
     assert (date_cell.value, date_cell.number_format) == (
         dt.datetime(2027, 10, 25),
         "DD/MM/YYYY",
     )
+    assert (cost_cell.value, cost_cell.number_format) == (1250.5, "#,##0.00")
     fields = kianda.store.get(first["Instance ID"])["fields"]  # type: ignore[index]
     assert fields["employeeId"] == {"text": "001506", "value": "001506"}
     assert fields["employeeName"]["value"] == "José García"
@@ -292,3 +291,17 @@ def test_run_dry_run_sends_nothing(kianda: Kianda, sample: Path) -> None:
     assert kianda.store.request_log == []
     results = _results(sample.with_name("requests.results.xlsx"))
     assert results[2]["Sync Action"] == "create"
+
+
+def test_run_results_fed_back_change_nothing(kianda: Kianda, sample: Path) -> None:
+    """The results workbook, run again with the same mapping, is all unchanged."""
+    invoke(["run", str(SAMPLE_MAPPING), str(sample)], kianda.env())
+    results = sample.with_name("requests.results.xlsx")
+    requests_before = kianda.store.count(path_prefix="/api/")
+
+    again = invoke(
+        ["run", str(SAMPLE_MAPPING), str(results), "-o", "again.xlsx"], kianda.env()
+    )
+
+    assert "0 created, 0 updated, 42 unchanged, 3 invalid" in again.output
+    assert kianda.store.count(path_prefix="/api/") == requests_before
