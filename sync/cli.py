@@ -116,6 +116,12 @@ def _command_line() -> str:
 
 def _print_summary(summary: RunSummary, verb: str) -> None:
     s = summary.statuses
+    # Counts a reader looks for even when they are zero (a check sends nothing).
+    always = (
+        ("ready", "invalid")
+        if verb == "Checked"
+        else ("created", "updated", "unchanged", "invalid", "failed")
+    )
     parts = [
         f"{n} {name}"
         for name, n in (
@@ -129,7 +135,7 @@ def _print_summary(summary: RunSummary, verb: str) -> None:
             ("unknown", s[Status.UNKNOWN]),
             ("not attempted", s[Status.NOT_ATTEMPTED]),
         )
-        if n or name in ("created", "updated", "unchanged", "invalid", "failed")
+        if n or name in always
     ]
     click.echo(
         f"{verb} {summary.rows} rows of {summary.input_path}: " + ", ".join(parts)

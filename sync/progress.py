@@ -40,14 +40,18 @@ class TerminalBar:
             self._bar.close()
 
 
+# Below this many rows a run takes seconds, and progress lines would only be noise.
+LOG_PROGRESS_FROM_ROWS = 1000
+
+
 class TenPercentLog:
-    """One INFO line each time another tenth of the rows is done."""
+    """One INFO line each time another tenth of the rows is done (big runs only)."""
 
     def __init__(self) -> None:
         self._next = 1
 
     def __call__(self, done: int, total: int, attention: int) -> None:
-        if total <= 0:
+        if total < LOG_PROGRESS_FROM_ROWS:
             return
         while self._next <= 10 and done * 10 >= self._next * total:
             log.info(
