@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sync.client import KiandaClient
 from sync.connect import EMULATOR_NAME, EMULATOR_SCOPE, emulated, require_connection
-from sync.convert import ConvertedRow, convert_checked, repeated_keys
+from sync.convert import ConvertedRow, convert_checked, repeated_keys, row_key
 from sync.errors import (
     ApiAuthError,
     ApiError,
@@ -48,7 +48,12 @@ from sync.mapping import BoundMapping, Mapping, OnExisting, bind, load_mapping
 from sync.outcome import Action, RowResult, RunSummary, Status
 from sync.profile import ColumnScan
 from sync.reader import Row, Table, open_table
-from sync.results import ResultsWriter, default_results_path, rows_to_retry
+from sync.results import (
+    ResultsWriter,
+    check_output,
+    default_results_path,
+    rows_to_retry,
+)
 from sync.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -127,9 +132,10 @@ def run_sync(
     scan = ColumnScan(bound)
     duplicates, total = _repeated_keys(bound, table, settings.max_rows, scan.add)
     scan.check()
-    wanted = rows_to_retry(options.only_failed) if options.only_failed else None
+    wanted = _retry_keys(options.only_failed, mapping, notice)
+    total = len(wanted) if wanted is not None else total
 
-    results_path = results_path or default_results_path(input_path)
+    results_path = _results_path(results_path, input_path, mapping_path, options)
     summary = RunSummary(
         run_id=dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-")
         + uuid.uuid4().hex[:6],
@@ -140,8 +146,6 @@ def run_sync(
         started=dt.datetime.now(dt.UTC),
         command_line=options.command_line,
     )
-    if wanted is not None:
-        total = len(wanted)
     log.info(
         "Starting %s %s: %d rows of %s into process '%s' (mapping %s)",
         options.command,
@@ -157,7 +161,9 @@ def run_sync(
 
     keys = [bound.index(column) for column in mapping.key]
     with ExitStack() as stack:
-        rows = (r for r in table.rows() if wanted is None or r.number in wanted)
+        rows = (
+            r for r in table.rows() if wanted is None or row_key(bound, r) in wanted
+        )
         if options.validate_only:
             writer = stack.enter_context(
                 ResultsWriter(results_path, table.headers, key_columns=keys)
@@ -215,6 +221,46 @@ def run_sync(
         extra={"run_id": summary.run_id},
     )
     return summary
+
+
+def _retry_keys(
+    only_failed: Path | None, mapping: Mapping, notice: Callable[[str], None]
+) -> set[str] | None:
+    """The keys ``--only-failed`` re-runs, or None to run every row."""
+    if only_failed is None:
+        return None
+    keys = rows_to_retry(only_failed, mapping)
+    if not keys:
+        notice(
+            f"Every row of {only_failed} succeeded, so --only-failed has nothing to "
+            "re-run."
+        )
+    return keys
+
+
+def _results_path(
+    given: Path | None, input_path: Path, mapping_path: Path, options: RunOptions
+) -> Path:
+    """Where the results go; never over an input of the run.
+
+    A check, a dry run or a retry of failed rows writes beside the real results
+    (``.validate.xlsx``, ``.dry-run.xlsx``, ``.retry.xlsx``), never over them.
+    """
+    kind = (
+        "validate"
+        if options.validate_only
+        else "dry-run"
+        if options.dry_run
+        else "retry"
+        if options.only_failed
+        else "results"
+    )
+    path = given or default_results_path(input_path, kind)
+    protected = [input_path, mapping_path]
+    if options.only_failed is not None:
+        protected.append(options.only_failed)
+    check_output(path, *protected, suffixes=(".xlsx", ".csv"))
+    return path
 
 
 def _check_size(input_path: Path, settings: Settings) -> None:

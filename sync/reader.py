@@ -42,6 +42,8 @@ WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 CALAMINE_SUFFIXES = (".xls", ".ods")
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 _DELIMITERS = ",;\t|"
+# csv's default of 131,072 characters per cell is less than a Kianda text area holds.
+CSV_FIELD_LIMIT = 16 * 1024 * 1024
 _SAMPLE_BYTES = 64 * 1024
 _BLANK = " \t\r\n\u00a0"
 _MERGE = re.compile(
@@ -505,6 +507,7 @@ def _csv_source(path: Path, mapping: Mapping) -> _Source:
     log.debug("reading %s as %s, delimiter %r", path, codec, delimiter)
 
     def records() -> Iterator[tuple[int, list[Cell]]]:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
         try:
             with path.open(encoding=codec, newline="") as handle:
                 reader = csv.reader(handle, delimiter=delimiter, strict=False)
@@ -526,24 +529,47 @@ def _csv_source(path: Path, mapping: Mapping) -> _Source:
 def detect_encoding(path: Path) -> str:
     """UTF-8 (with or without a byte-order mark) when the whole file decodes so.
 
-    Otherwise Windows-1252, which is what Excel on Windows writes for "CSV" and which
-    decodes any byte the way Latin-1 would for the printable range.
+    A UTF-16 byte-order mark (Excel's "Unicode Text") means UTF-16. Otherwise
+    Windows-1252, which is what Excel on Windows writes for "CSV", unless the file is
+    UTF-8 apart from a few bad bytes: mixed encodings cannot be read right either
+    way, so that is refused with the place of the first bad byte.
     """
-    decoder = codecs.getincrementaldecoder("utf-8")()
     with path.open("rb") as handle:
-        head = handle.read(3)
-        bom = head == codecs.BOM_UTF8
-        chunk = b"" if bom else head
-        try:
-            while True:
-                decoder.decode(chunk)
-                chunk = handle.read(1 << 20)
-                if not chunk:
-                    decoder.decode(b"", final=True)
-                    break
-        except UnicodeDecodeError:
-            return "cp1252"
+        head = handle.read(4)
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        bom = head.startswith(codecs.BOM_UTF8)
+        handle.seek(3 if bom else 0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        offset, seen_multibyte = (3 if bom else 0), bom
+        while True:
+            chunk = handle.read(1 << 20)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                if not seen_multibyte and not _has_multibyte(chunk[: exc.start]):
+                    return "cp1252"
+                raise InputError(
+                    f"{path.name} is UTF-8 text except for a byte at position "
+                    f"{offset + exc.start:,} ({_line_of(path, offset + exc.start)}), "
+                    "so it mixes two encodings. Open it, save it again as 'CSV UTF-8', "
+                    "and run again (or set 'encoding:' in the mapping)."
+                ) from None
+            if not chunk:
+                break
+            seen_multibyte = seen_multibyte or _has_multibyte(chunk)
+            offset += len(chunk)
     return "utf-8-sig" if bom else "utf-8"
+
+
+def _has_multibyte(data: bytes) -> bool:
+    return any(byte >= 0x80 for byte in data)
+
+
+def _line_of(path: Path, position: int) -> str:
+    with path.open("rb") as handle:
+        lines = handle.read(position).count(b"\n") + 1
+    return f"line {lines}"
 
 
 def _detect_delimiter(path: Path, encoding: str) -> str:

@@ -29,6 +29,7 @@ from sync.mapping import BoundMapping, Mapping, bind, load_mapping
 from sync.outcome import Difference, ReconcileSummary, RowCheck, RowState
 from sync.reader import open_table
 from sync.report import ReportWriter
+from sync.results import check_output
 from sync.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ def reconcile(
     mapping = load_mapping(mapping_path)
     if not emulator:
         require_connection(settings)
+    report_path = report_path or default_report_path(input_path)
+    check_output(report_path, input_path, mapping_path, suffixes=(".xlsx",))
     table = open_table(input_path, mapping)
     bound = bind(mapping, table.headers, table.name)
     duplicates = repeated_keys(bound, table.rows())
@@ -70,7 +73,7 @@ def reconcile(
         + uuid.uuid4().hex[:6],
         input_path=input_path,
         mapping_path=mapping_path,
-        report_path=report_path or default_report_path(input_path),
+        report_path=report_path,
         started=dt.datetime.now(dt.UTC),
         ledger_path=ledger_path,
         command_line=command_line,

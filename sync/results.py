@@ -21,6 +21,7 @@ from typing import Any
 
 from sync.advice import what_to_do
 from sync.errors import InputError
+from sync.mapping import Mapping
 from sync.outcome import Action, RowResult, RunSummary, Status
 from sync.reader import Cell
 from sync.sheets import Item, Mark, TableSheet, Tone, Typed, write_pairs
@@ -60,9 +61,31 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _ZERO_PADDED = re.compile(r"0{2,}")
 
 
-def default_results_path(input_path: Path) -> Path:
-    """``<input stem>.results.xlsx`` beside the input."""
-    return input_path.with_name(f"{input_path.stem}.results.xlsx")
+def check_output(path: Path, *protected: Path, suffixes: tuple[str, ...]) -> None:
+    """Refuse an output path that would overwrite an input, or of a kind not written.
+
+    Raises ConfigError before anything is read or sent.
+    """
+    from sync.errors import ConfigError
+
+    target = path.resolve()
+    for other in protected:
+        if target == other.resolve():
+            raise ConfigError(
+                f"The output file {path} would overwrite {other}, which this run "
+                "reads. Give -o another name."
+            )
+    if path.suffix.lower() not in suffixes:
+        raise ConfigError(
+            f"The output file {path} must end in "
+            + " or ".join(suffixes)
+            + ". Give -o a name such as results.xlsx."
+        )
+
+
+def default_results_path(input_path: Path, kind: str = "results") -> Path:
+    """``<input stem>.results.xlsx`` beside the input (or ``.validate.xlsx``...)."""
+    return input_path.with_name(f"{input_path.stem}.{kind}.xlsx")
 
 
 class ResultsWriter:
@@ -288,47 +311,29 @@ def _csv_safe(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def rows_to_retry(results: Path) -> set[int]:
-    """Source Rows of an earlier results file whose status was not a success.
+def rows_to_retry(results: Path, mapping: Mapping) -> set[str]:
+    """Keys of the rows of an earlier results file whose status was not a success.
 
-    Used by ``--only-failed`` to re-run just the rows that need it.
+    ``--only-failed`` re-runs just those rows, found by key (not by row number) so
+    that rows added, removed or sorted since then do not shift the choice.
     """
+    from sync.convert import row_key
+    from sync.mapping import bind
     from sync.outcome import OK_STATUSES
+    from sync.reader import is_results_header, open_table
 
-    if not results.exists():
+    table = open_table(results, mapping)
+    if not is_results_header(table.headers):
         raise InputError(
-            f"The results file {results} given to --only-failed does not exist."
+            f"{results} is not a results file written by kianda-sync (it has no "
+            "'Sync Status' and 'Source Row' columns); give --only-failed one."
         )
-    lines: list[list[str]]
-    if results.suffix.lower() == ".csv":
-        with results.open(encoding="utf-8-sig", newline="") as handle:
-            lines = [list(line) for line in csv.reader(handle)]
-    else:
-        from openpyxl import load_workbook
-
-        book = load_workbook(results, read_only=True, data_only=True)
-        try:
-            if "Results" not in book.sheetnames:
-                raise InputError(
-                    f"{results} has no 'Results' sheet; give --only-failed a results "
-                    "workbook written by kianda-sync."
-                )
-            lines = [
-                ["" if v is None else str(v) for v in line]
-                for line in book["Results"].iter_rows(values_only=True)
-            ]
-        finally:
-            book.close()
-    header = lines[0] if lines else []
-    if "Source Row" not in header or "Sync Status" not in header:
-        raise InputError(
-            f"{results} has no 'Source Row' and 'Sync Status' columns; give "
-            "--only-failed a results file written by kianda-sync."
-        )
-    number, status = header.index("Source Row"), header.index("Sync Status")
+    bound = bind(mapping, table.headers, table.name)
+    status = table.headers.index("Sync Status")
     ok = {s.value for s in OK_STATUSES}
-    return {
-        int(line[number])
-        for line in lines[1:]
-        if len(line) > status and line[number].isdigit() and line[status] not in ok
-    }
+    keys = set()
+    for row in table.rows():
+        key = row_key(bound, row)
+        if key is not None and row.cell(status).text not in ok:
+            keys.add(key)
+    return keys

@@ -349,7 +349,7 @@ def test_only_failed_reruns_just_those_rows(tmp_path: Path) -> None:
 
     assert again.exit_code == 0
     assert "Synced 1 rows" in again.output
-    assert _statuses(tmp_path / "staff.results.xlsx") == {6: "created"}
+    assert _statuses(tmp_path / "staff.retry.xlsx") == {6: "created"}
 
 
 def test_history_lists_runs_and_writes_one_again(tmp_path: Path) -> None:

@@ -243,7 +243,7 @@ def test_headers_unmapped_oddities_are_warned_not_fatal(tmp_path: Path) -> None:
     assert "the header cell 'Group' is merged over D1:E1" in result.output
     assert "column C of the header row (row 1) has no name" in result.output
     assert "the header 'Notes' appears in columns B and F" in result.output
-    assert results_rows(tmp_path / "in.results.xlsx")[2]["Sync Status"] == "ready"
+    assert results_rows(tmp_path / "in.validate.xlsx")[2]["Sync Status"] == "ready"
 
 
 def test_headers_mapped_duplicate_stops(tmp_path: Path) -> None:

@@ -275,7 +275,7 @@ def test_validate_sends_nothing_and_marks_rows_ready(sample: Path) -> None:
 
     assert result.exit_code == 1
     assert "42 ready" in result.output
-    results = _results(sample.with_name("requests.results.xlsx"))
+    results = _results(sample.with_name("requests.validate.xlsx"))
     assert {r["Sync Status"] for r in results.values()} == {"ready", "invalid"}
     assert results[13]["Sync Status"] == "invalid"
 
@@ -289,7 +289,7 @@ def test_run_dry_run_sends_nothing(kianda: Kianda, sample: Path) -> None:
     assert result.exit_code == 1
     assert "42 ready" in result.output
     assert kianda.store.request_log == []
-    results = _results(sample.with_name("requests.results.xlsx"))
+    results = _results(sample.with_name("requests.dry-run.xlsx"))
     assert results[2]["Sync Action"] == "create"
 
 

@@ -1,0 +1,125 @@
+"""Guards found by trying the tool as a new user: nothing overwritten or garbled."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import openpyxl
+
+from tests.conftest import SAMPLE_MAPPING, SAMPLE_XLSX, invoke
+
+STAFF = """\
+process: staff
+key: [Ref]
+fields:
+  ref: {column: Ref, required: true}
+  name: {column: Name, required: true}
+"""
+
+
+def _mapping(folder: Path) -> Path:
+    path = folder / "staff.yaml"
+    path.write_text(STAFF, encoding="utf-8")
+    return path
+
+
+def test_output_never_overwrites_the_input_or_mapping(tmp_path: Path) -> None:
+    """-o naming the input or the mapping is refused before anything happens."""
+    sample = Path(shutil.copy(SAMPLE_XLSX, tmp_path / "in.xlsx"))
+    before = sample.read_bytes()
+
+    over_input = invoke(
+        ["validate", str(SAMPLE_MAPPING), str(sample), "-o", str(sample)]
+    )
+    over_mapping = invoke(
+        ["validate", str(SAMPLE_MAPPING), str(sample), "-o", str(SAMPLE_MAPPING)]
+    )
+    wrong_kind = invoke(["validate", str(SAMPLE_MAPPING), str(sample), "-o", "out.txt"])
+
+    assert (over_input.exit_code, over_mapping.exit_code, wrong_kind.exit_code) == (
+        2,
+        2,
+        2,
+    )
+    assert f"would overwrite {sample}, which this run reads" in over_input.output
+    assert "which this run reads" in over_mapping.output
+    assert "must end in .xlsx or .csv" in wrong_kind.output
+    assert sample.read_bytes() == before
+    assert SAMPLE_MAPPING.read_text(encoding="utf-8").startswith("# yaml-language")
+
+
+def test_checks_and_plans_do_not_replace_real_results(tmp_path: Path) -> None:
+    """validate and --dry-run write beside the real results, not over them."""
+    sample = Path(shutil.copy(SAMPLE_XLSX, tmp_path / "in.xlsx"))
+    base = [str(SAMPLE_MAPPING), str(sample)]
+
+    invoke(["run", *base, "--emulator", "--ledger", str(tmp_path / "l.sqlite3")])
+    real = (tmp_path / "in.results.xlsx").read_bytes()
+    invoke(["validate", *base])
+    invoke(
+        [
+            "run",
+            *base,
+            "--dry-run",
+            "--emulator",
+            "--ledger",
+            str(tmp_path / "l.sqlite3"),
+        ]
+    )
+
+    assert (tmp_path / "in.results.xlsx").read_bytes() == real
+    assert (tmp_path / "in.validate.xlsx").exists()
+    assert (tmp_path / "in.dry-run.xlsx").exists()
+
+
+def test_csv_mixing_two_encodings_is_refused(tmp_path: Path) -> None:
+    """A UTF-8 file with a stray Windows-1252 byte is refused, not sent garbled."""
+    source = tmp_path / "mixed.csv"
+    source.write_bytes(b"Ref,Name\r\nA,Jos\xc3\xa9\r\nB,Ren\xe9e\r\n")
+
+    result = invoke(["validate", str(_mapping(tmp_path)), str(source)])
+
+    assert result.exit_code == 2
+    assert "mixed.csv is UTF-8 text except for a byte at position 24 (line 3)" in (
+        result.output
+    )
+
+
+def test_csv_from_excel_unicode_text_is_read(tmp_path: Path) -> None:
+    """Excel's 'Unicode Text' (UTF-16 with a byte-order mark) reads as written."""
+    source = tmp_path / "unicode.csv"
+    source.write_text("Ref,Name\nA1,Zoë Łukasz\n", encoding="utf-16")
+
+    result = invoke(["validate", str(_mapping(tmp_path)), str(source)])
+
+    rows = list(openpyxl.load_workbook(tmp_path / "unicode.validate.xlsx")["Results"])
+    assert result.exit_code == 0
+    assert [c.value for c in rows[1][:2]] == ["A1", "Zoë Łukasz"]
+
+
+def test_only_failed_finds_rows_by_key_after_rows_move(tmp_path: Path) -> None:
+    """--only-failed re-runs the failed keys even when rows were inserted above them."""
+    mapping = _mapping(tmp_path)
+    source = tmp_path / "staff.csv"
+    source.write_text("Ref,Name\nA,Ann\nB,\nC,Cy\n", encoding="utf-8")
+    ledger = ["--emulator", "--ledger", str(tmp_path / "l.sqlite3")]
+    invoke(["run", str(mapping), str(source), *ledger, "-o", str(tmp_path / "r1.xlsx")])
+    source.write_text("Ref,Name\nZ,Zed\nA,Ann\nB,Bea\nC,Cy\n", encoding="utf-8")
+
+    again = invoke(
+        [
+            "run",
+            str(mapping),
+            str(source),
+            *ledger,
+            "--only-failed",
+            str(tmp_path / "r1.xlsx"),
+        ]
+    )
+
+    rows = list(openpyxl.load_workbook(tmp_path / "staff.retry.xlsx")["Results"].values)
+    assert again.exit_code == 0
+    assert rows[1][:2] == ("B", "Bea")
+    assert rows[1][rows[0].index("Sync Status")] == "created"
+    assert len(rows) == 2
