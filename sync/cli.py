@@ -145,8 +145,6 @@ def _print_summary(summary: RunSummary, verb: str) -> None:
             "The run was stopped part-way (see the error above); rows it did not "
             "send are marked 'not attempted'. Run again once the problem is fixed."
         )
-    if summary.same_file_as:
-        click.echo(f"This file was already synced here by run {summary.same_file_as}.")
     if summary.results_path is not None:
         click.echo(f"Results: {summary.results_path}")
     needs = sum(
@@ -161,7 +159,8 @@ def _print_summary(summary: RunSummary, verb: str) -> None:
             else "the 'Needs attention' sheet of the results"
         )
         click.echo(
-            f"{needs} rows need attention: see {where}, fix the sheet and run again."
+            f"{needs} {'row needs' if needs == 1 else 'rows need'} attention: see "
+            f"{where}, fix the sheet and run again."
         )
 
 
@@ -410,6 +409,12 @@ def history(
             )
         return
     if output is None:
+        known = {record.run_id for record in list_runs(path, limit=10_000)}
+        if not any(r == run_id or r.startswith(run_id) for r in known):
+            raise click.UsageError(
+                f"The ledger {path} has no run '{run_id}'. Run 'kianda-sync history' "
+                "without a run ID to list the runs it knows."
+            )
         raise click.UsageError("Give -o FILE to write the run's results workbook.")
     record = rewrite_results(path, run_id, output)
     click.echo(f"Wrote the results of run {record.run_id} to {output}")

@@ -377,7 +377,7 @@ def _server_message(response: requests.Response) -> str:
         for key in ("message", "error_description", "error", "errors", "Message"):
             value = data.get(key)
             if value:
-                return str(value)[:500]
+                return str(value)[:500].rstrip(". ")
     if data is None and response.text:
         return response.text.strip()[:200]
     return ""

@@ -26,6 +26,18 @@ def require_connection(settings: Settings) -> None:
     if settings.domain and settings.has_credentials():
         return
     missing = "KIANDA_DOMAIN" if not settings.domain else "credentials"
+    login = {
+        "KIANDA_USERNAME": settings.username,
+        "KIANDA_PASSWORD": settings.password,
+        "KIANDA_SUBSCRIPTION_ID": settings.subscription_id,
+    }
+    given = [name for name, value in login.items() if value]
+    if settings.domain and given:
+        absent = ", ".join(name for name, value in login.items() if not value)
+        raise ConfigError(
+            f"The Kianda login is incomplete: {absent} is not set. Set it (in the "
+            "environment or the .env file), or use KIANDA_TOKEN instead."
+        )
     raise ConfigError(
         f"Kianda is not configured ({missing} missing). Set KIANDA_DOMAIN and either "
         "KIANDA_TOKEN, or KIANDA_USERNAME, KIANDA_PASSWORD and KIANDA_SUBSCRIPTION_ID "

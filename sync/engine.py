@@ -414,7 +414,12 @@ class _Run:
         earlier = self.ledger.earlier_run_of(
             self.mapping.process, checksum, summary.run_id
         )
-        if earlier is not None:
+        synced = ("created", "updated", "unchanged")
+        if (
+            earlier is not None
+            and not self.options.force
+            and any(earlier.counts.get(status) for status in synced)
+        ):
             summary.same_file_as = f"{earlier.run_id} ({earlier.started_at})"
             self.notice(
                 f"This exact file was already synced into '{self.mapping.process}' by "

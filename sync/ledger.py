@@ -191,7 +191,8 @@ class Ledger:
 
     def _open_writable(self, path: Path) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
+        fresh = not path.exists()
+        if fresh:
             path.touch(mode=0o600)  # SQLite gives its -wal and -shm files the same
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
@@ -208,7 +209,10 @@ class Ledger:
                     f"{version}). Upgrade kianda-sync, or use another ledger file."
                 )
             if version < SCHEMA_VERSION:
-                log.info("Upgrading the ledger %s to schema %d", path, SCHEMA_VERSION)
+                if not fresh:
+                    log.info(
+                        "Upgrading the ledger %s to schema %d", path, SCHEMA_VERSION
+                    )
                 _migrate(db, version)
             db.execute("COMMIT")
         except BaseException:

@@ -479,8 +479,14 @@ def bind(mapping: Mapping, headers: Sequence[str], input_name: str) -> BoundMapp
 
     if problems:
         unique = list(dict.fromkeys(problems))
+        hint = ""
+        if len(columns) < len(unique):  # most names missing: likely the wrong row
+            hint = (
+                f" If the column names are not on row {mapping.header_row}, set "
+                "header_row: (and sheet:) in the mapping."
+            )
         raise MappingError(
-            " ".join(unique) + " Fix the mapping or the sheet and run again."
+            " ".join(unique) + hint + " Fix the mapping or the sheet and run again."
         )
 
     id_column = _instance_id_column(mapping, positions, columns)

@@ -7,6 +7,7 @@ environment, ``.env`` in the working directory, defaults.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sync.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 class Settings(BaseSettings):
@@ -108,6 +111,7 @@ def _is_loopback(host: str) -> bool:
 
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning validation errors into one readable ConfigError."""
+    _warn_unknown_variables()
     given = {key: value for key, value in overrides.items() if value is not None}
     try:
         return Settings(**given)
@@ -152,3 +156,20 @@ def describe_settings() -> list[tuple[str, str, str]]:
             source = "default"
         lines.append((variable, shown or "(not set)", source))
     return lines
+
+
+def _warn_unknown_variables() -> None:
+    """A misspelled KIANDA_* variable would be silently ignored: say so instead."""
+    import difflib
+
+    from dotenv import dotenv_values
+
+    known = [f"KIANDA_{name.upper()}" for name in Settings.model_fields]
+    seen = {k for k in os.environ if k.startswith("KIANDA_")}
+    seen |= {
+        k.upper() for k in dotenv_values(".env") if k.upper().startswith("KIANDA_")
+    }
+    for name in sorted(seen - set(known)):
+        nearest = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean {nearest[0]}?" if nearest else ""
+        log.warning("%s is not a kianda-sync setting and is ignored.%s", name, hint)

@@ -194,7 +194,7 @@ def test_client_bad_password_is_an_auth_error(emulator: Emulator) -> None:
         client.create("leave", [])
 
     assert "user 'admin'" in str(caught.value)
-    assert "The user name or password is incorrect." in str(caught.value)
+    assert "(The user name or password is incorrect)" in str(caught.value)
     assert "nope-pass" not in str(caught.value)
 
 

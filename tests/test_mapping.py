@@ -540,6 +540,7 @@ def test_bind_reports_every_missing_column(leave: Mapping) -> None:
         f"{leave.source}, line 4: the column 'Reason' is not in the header row "
         "(row 1) of input.xlsx. The nearest header is 'Ref'. "
         f"{leave.source}, line 6: the column 'Start Date' is not in the header row "
-        "(row 1) of input.xlsx. The nearest header is 'Start'. "
+        "(row 1) of input.xlsx. The nearest header is 'Start'. If the column names "
+        "are not on row 1, set header_row: (and sheet:) in the mapping. "
         "Fix the mapping or the sheet and run again."
     )
