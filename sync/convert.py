@@ -116,10 +116,7 @@ def row_key(bound: BoundMapping, row: Row) -> str | None:
 def convert_row(bound: BoundMapping, row: Row, date1904: bool = False) -> ConvertedRow:
     """Convert every mapped field of a row; problems are collected, not raised."""
     mapping = bound.mapping
-    instance_id = None
-    if bound.instance_id_column is not None:
-        cell = row.cell(bound.index(bound.instance_id_column))
-        instance_id = clean_text(cell.text) or None
+    instance_id = _instance_id(bound, row)
 
     result = ConvertedRow(row.number, row_key(bound, row), instance_id)
     if row.problem:
@@ -149,13 +146,20 @@ def convert_row(bound: BoundMapping, row: Row, date1904: bool = False) -> Conver
     return result
 
 
+# Instance IDs share the duplicates table with keys, under a prefix no key can have.
+_ID = "\x00id:"
+
+
 def repeated_keys(bound: BoundMapping, rows: Iterable[Row]) -> dict[str, list[int]]:
-    """Row numbers of every key that appears more than once in the file."""
+    """Row numbers of every key, or instance ID, that appears more than once."""
     seen: dict[str, list[int]] = {}
     for row in rows:
         key = row_key(bound, row)
         if key is not None:
             seen.setdefault(key, []).append(row.number)
+        instance_id = _instance_id(bound, row)
+        if instance_id is not None:
+            seen.setdefault(_ID + instance_id, []).append(row.number)
     return {key: numbers for key, numbers in seen.items() if len(numbers) > 1}
 
 
@@ -168,21 +172,42 @@ def convert_checked(
     """Convert a row as ``convert_row`` does, and refuse it if its key is repeated.
 
     ``duplicates`` comes from ``repeated_keys`` over the whole file: rows sharing a
-    key are all invalid, since it is not clear which one is right.
+    key, or an instance ID, are all invalid, since it is not clear which one is right.
     """
     converted = convert_row(bound, row, date1904)
-    if converted.key is not None and converted.key in duplicates:
-        others = ", ".join(str(n) for n in duplicates[converted.key] if n != row.number)
+
+    def others(entry: str) -> str:
+        return ", ".join(str(n) for n in duplicates[entry] if n != row.number)
+
+    if converted.instance_id is not None and _ID + converted.instance_id in duplicates:
         converted.problems.insert(
             0,
             Problem(
                 Slug.DUPLICATE_KEY,
-                f"The key '{converted.key}' is also on row {others}; rows with the "
-                "same key are not sent, since it is not clear which one is right. "
-                "Keep one of them.",
+                f"The Instance ID '{converted.instance_id}' is also on row "
+                f"{others(_ID + converted.instance_id)}; two rows would overwrite one "
+                "instance in turn. Keep the ID on the right row only.",
+                bound.instance_id_column,
+            ),
+        )
+    if converted.key is not None and converted.key in duplicates:
+        converted.problems.insert(
+            0,
+            Problem(
+                Slug.DUPLICATE_KEY,
+                f"The key '{converted.key}' is also on row {others(converted.key)}; "
+                "rows with the same key are not sent, since it is not clear which one "
+                "is right. Keep one of them.",
             ),
         )
     return converted
+
+
+def _instance_id(bound: BoundMapping, row: Row) -> str | None:
+    """The row's Instance ID cell, trimmed, when the sheet has that column."""
+    if bound.instance_id_column is None:
+        return None
+    return clean_text(row.cell(bound.index(bound.instance_id_column)).text) or None
 
 
 def _convert_field(

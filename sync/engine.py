@@ -44,7 +44,14 @@ from sync.ledger import (
     fingerprint,
 )
 from sync.lock import RunLock
-from sync.mapping import BoundMapping, Mapping, OnExisting, bind, load_mapping
+from sync.mapping import (
+    BoundMapping,
+    FieldType,
+    Mapping,
+    OnExisting,
+    bind,
+    load_mapping,
+)
 from sync.outcome import Action, RowResult, RunSummary, Status
 from sync.profile import ColumnScan
 from sync.reader import Row, Table, open_table
@@ -122,6 +129,13 @@ def run_sync(
     """
     options = options or RunOptions()
     mapping = load_mapping(mapping_path)
+    for name, spec in mapping.fields.items():
+        if spec.type is FieldType.DATETIME and spec.timezone is None:
+            notice(
+                f"Field '{name}': date-times without a time zone are sent as UTC. If "
+                "the sheet holds local times, set timezone: (such as Europe/Dublin) "
+                "for it in the mapping."
+            )
     if not options.validate_only and not options.emulator:
         require_connection(settings)
 

@@ -123,3 +123,22 @@ def test_only_failed_finds_rows_by_key_after_rows_move(tmp_path: Path) -> None:
     assert rows[1][:2] == ("B", "Bea")
     assert rows[1][rows[0].index("Sync Status")] == "created"
     assert len(rows) == 2
+
+
+def test_one_instance_id_on_two_rows_makes_both_invalid(tmp_path: Path) -> None:
+    """Two rows naming the same Instance ID are refused, so neither overwrites it."""
+    mapping = _mapping(tmp_path)
+    source = tmp_path / "staff.csv"
+    source.write_text(
+        "Ref,Name,Instance ID\nA,Ann,staff-1\nB,Bea,staff-1\nC,Cy,\n", encoding="utf-8"
+    )
+
+    result = invoke(["validate", str(mapping), str(source)])
+
+    assert result.exit_code == 1
+    assert (
+        "Row 2: The Instance ID 'staff-1' is also on row 3; two rows would overwrite "
+        "one instance in turn. Keep the ID on the right row only."
+    ) in result.output
+    assert "Row 3: The Instance ID 'staff-1' is also on row 2" in result.output
+    assert "Row 4" not in result.output
