@@ -1,7 +1,8 @@
 """kianda-sync: keep Kianda process instances in step with spreadsheets.
 
-The Python API is ``sync.run_sync`` and ``sync.validate`` (see ``sync.api``); they
-return a ``RunSummary``. Importing ``sync`` stays cheap: the API loads on first use.
+The Python API is ``sync.run_sync``, ``sync.validate`` and ``sync.reconcile`` (see
+``sync.api``); they return a summary. Importing ``sync`` stays cheap: the API
+loads on first use.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["run_sync", "validate"]
+__all__ = ["reconcile", "run_sync", "validate"]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

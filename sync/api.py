@@ -1,4 +1,4 @@
-"""The Python API: run a sync (or a check) from code, for orchestrators and scripts.
+"""The Python API: run a sync, a check or a reconciliation from code.
 
 Airflow, Dagster, Prefect or a plain script call these and read the returned
 ``RunSummary`` (``summary.exit_code``, ``summary.statuses``, ``summary.results_path``).
@@ -23,7 +23,8 @@ from typing import Any
 
 from sync.engine import Progress, RunOptions
 from sync.engine import run_sync as _run
-from sync.outcome import RunSummary
+from sync.outcome import ReconcileSummary, RunSummary
+from sync.reconciliation import reconcile as _reconcile
 from sync.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -93,4 +94,30 @@ def validate(
         ),
         notice=notice,
         progress=progress,
+    )
+
+
+def reconcile(
+    mapping: str | Path,
+    input_file: str | Path,
+    *,
+    output: str | Path | None = None,
+    emulator: bool = False,
+    command_line: str = "",
+    notice: Callable[[str], None] = log.info,
+    **settings: Any,
+) -> ReconcileSummary:
+    """Compare what Kianda holds with what each row of the input says; write a report.
+
+    Nothing is written to Kianda or the ledger. ``summary.exit_code`` is 0 when Kianda
+    matches the sheet and 1 when anything differs or is missing.
+    """
+    return _reconcile(
+        Path(mapping),
+        Path(input_file),
+        settings=load_settings(**settings),
+        report_path=Path(output) if output else None,
+        emulator=emulator,
+        command_line=command_line,
+        notice=notice,
     )

@@ -312,7 +312,7 @@ def reconcile_command(
     Example:
       kianda-sync reconcile mappings/training-request.yaml export.xlsx --emulator
     """
-    from sync.reconcile import reconcile
+    from sync.reconciliation import reconcile
     from sync.report import verdict
     from sync.settings import load_settings
 

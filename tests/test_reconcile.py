@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 
 from sync.outcome import RowState
-from sync.reconcile import reconcile
+from sync.reconciliation import reconcile
 from sync.settings import Settings
 from tests.conftest import SAMPLE_MAPPING, SAMPLE_XLSX, Kianda, invoke
 
@@ -283,3 +283,27 @@ def test_reconcile_python_api_returns_the_findings(
     ]
     assert [check.row for check in summary.findings] == [3]
     assert summary.report_path == sample.with_name("requests.reconcile.xlsx")
+
+
+def test_reconcile_python_api_returns_the_summary(tmp_path: Path) -> None:
+    """sync.reconcile and sync.run_sync work from code and return their summaries."""
+    import sync
+
+    ledger = tmp_path / "l.sqlite3"
+    ran = sync.run_sync(
+        SAMPLE_MAPPING,
+        SAMPLE_XLSX,
+        emulator=True,
+        ledger=ledger,
+        output=tmp_path / "r.xlsx",
+    )
+    checked = sync.reconcile(
+        SAMPLE_MAPPING,
+        SAMPLE_XLSX,
+        emulator=True,
+        ledger=ledger,
+        output=tmp_path / "c.xlsx",
+    )
+
+    assert (ran.exit_code, ran.rows, checked.exit_code) == (1, 45, 0)
+    assert (tmp_path / "c.xlsx").exists()
