@@ -1,7 +1,9 @@
 """Thread-safe state of the Kianda emulator: processes, instances and a request log.
 
-The state lives in memory and, when a path is given, in a JSON file rewritten atomically
-after every change, so a later run of the emulator sees what an earlier one created.
+The state lives in memory and, when a path is given, in a journal file: one JSON line
+per change, appended (so a change costs the same whatever the size of the state), and
+compacted to one line per instance each time the store is opened. A later run of the
+emulator sees what an earlier one created.
 """
 
 from __future__ import annotations
@@ -61,45 +63,97 @@ class EmulatorStore:
         self._counters: dict[str, int] = {}
         self._log: list[tuple[str, str]] = []
         if path is not None and path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            for name, fields in data.get("processes", {}).items():
-                self._processes[name] = Process(
-                    name, None if fields is None else frozenset(fields)
-                )
-            self._instances = data.get("instances", {})
-            self._counters = {k: int(v) for k, v in data.get("counters", {}).items()}
-            logger.debug("Loaded %d instances from %s", len(self._instances), path)
+            self._load(path)
+            self._compact(path)
 
-    def _save(self) -> None:
-        """Rewrite the state file via a temporary file (the caller holds the lock)."""
-        if self.path is None:
-            return
-        data = {
-            "processes": {
-                n: None if p.fields is None else sorted(p.fields)
-                for n, p in self._processes.items()
-            },
-            "counters": self._counters,
-            "instances": self._instances,
-        }
+    def _load(self, path: Path) -> None:
+        """Replay the journal (or read a whole-state JSON file of earlier versions)."""
+        text = path.read_text(encoding="utf-8")
+        stripped = text.lstrip()
+        if stripped.startswith("{") and '"instances"' in stripped[:200]:
+            try:
+                entries = [{"op": "state", **json.loads(text)}]
+            except json.JSONDecodeError:
+                entries = [
+                    json.loads(line) for line in text.splitlines() if line.strip()
+                ]
+        else:
+            entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+        for entry in entries:
+            self._apply(entry)
+        logger.debug("Loaded %d instances from %s", len(self._instances), path)
+
+    def _apply(self, entry: dict[str, Any]) -> None:
+        """Apply one journal entry to the in-memory state."""
+        op = entry["op"]
+        if op == "state":
+            for name, fields in entry.get("processes", {}).items():
+                self._apply({"op": "process", "name": name, "fields": fields})
+            self._instances.update(entry.get("instances", {}))
+            self._counters.update(
+                {k: int(v) for k, v in entry.get("counters", {}).items()}
+            )
+        elif op == "process":
+            fields = entry["fields"]
+            self._processes[entry["name"]] = Process(
+                entry["name"], None if fields is None else frozenset(fields)
+            )
+        elif op == "put":
+            self._instances[entry["id"]] = entry["record"]
+            process = entry["record"]["process"]
+            number = entry.get("number")
+            if number is not None:
+                self._counters[process] = max(self._counters.get(process, 0), number)
+        elif op == "del":
+            self._instances.pop(entry["id"], None)
+
+    def _snapshot(self) -> list[dict[str, Any]]:
+        processes = [
+            {
+                "op": "process",
+                "name": n,
+                "fields": None if p.fields is None else sorted(p.fields),
+            }
+            for n, p in self._processes.items()
+        ]
+        counters = [{"op": "state", "counters": self._counters}]
+        puts = [{"op": "put", "id": k, "record": v} for k, v in self._instances.items()]
+        return processes + counters + puts
+
+    def _compact(self, path: Path) -> None:
+        """Rewrite the journal as one line per process and instance, atomically."""
         with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=self.path.parent, suffix=".tmp", delete=False
+            "w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False
         ) as fh:
             tmp = Path(fh.name)
-            try:
-                json.dump(data, fh, indent=1, sort_keys=True)
-            except BaseException:
-                fh.close()
-                tmp.unlink(missing_ok=True)
-                raise
-        tmp.replace(self.path)
+            for entry in self._snapshot():
+                fh.write(json.dumps(entry, sort_keys=True) + "\n")
+        tmp.replace(path)
+
+    def _save(self, entry: dict[str, Any]) -> None:
+        """Append one change to the journal (the caller holds the lock)."""
+        if self.path is None:
+            return
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, sort_keys=True) + "\n")
+
+    def _put(self, instance_id: str, number: int | None = None) -> None:
+        entry: dict[str, Any] = {
+            "op": "put",
+            "id": instance_id,
+            "record": self._instances[instance_id],
+        }
+        if number is not None:
+            entry["number"] = number
+        self._save(entry)
 
     def add_process(self, name: str, fields: Iterable[str] | None = None) -> Process:
         """Register (or replace) a process and the field names it accepts."""
         process = Process(name, None if fields is None else frozenset(fields))
         with self._lock:
             self._processes[name] = process
-            self._save()
+            fields_list = None if process.fields is None else sorted(process.fields)
+            self._save({"op": "process", "name": name, "fields": fields_list})
         return process
 
     def processes(self) -> dict[str, Process]:
@@ -140,7 +194,7 @@ class EmulatorStore:
                 "version": 1,
                 "status": "",
             }
-            self._save()
+            self._put(instance_id, number)
         logger.debug("Created %s", instance_id)
         return instance_id
 
@@ -169,7 +223,7 @@ class EmulatorStore:
             record["version"] += 1
             if status:
                 record["status"] = status
-            self._save()
+            self._put(instance_id)
             return copy.deepcopy(record)
 
     def read_fields(
@@ -210,13 +264,13 @@ class EmulatorStore:
             record = self._instances[instance_id]
             record["fields"][name] = {"text": text, "value": value}
             record["version"] += 1
-            self._save()
+            self._put(instance_id)
 
     def remove(self, instance_id: str) -> None:
         """Delete an instance, as if removed in Kianda (KeyError when unknown)."""
         with self._lock:
             del self._instances[instance_id]
-            self._save()
+            self._save({"op": "del", "id": instance_id})
 
     def record(self, method: str, path: str) -> None:
         """Append one received request to the request log."""
