@@ -28,6 +28,7 @@ from sync.errors import (
     ApiAuthError,
     ApiError,
     ApiRateLimited,
+    ApiRejected,
     ApiUnavailable,
     ConfigError,
 )
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 EMULATOR_SCOPE = "emulator"
 # Consecutive "no answer" failures after which Kianda is taken to be down.
 BREAKER_THRESHOLD = 10
+# Rows sent before --max-error-rate is applied: a canary, so that one early failure
+# does not stop a run, while a wrong mapping costs twenty rows, not the whole file.
+CANARY_ROWS = 20
 UNKNOWN_MESSAGE = (
     "The create was sent but no answer came back, so this instance may already exist "
     "in Kianda. Check Kianda: if it is there, put its ID in the 'Instance ID' column; "
@@ -272,6 +276,8 @@ class _Run:
         self.options = options
         self.summary = summary
         self.consecutive_outages = 0
+        self.rows_sent = 0
+        self.rows_sent_failed = 0
 
     def execute(self, duplicates: dict[str, list[int]], writer: ResultsWriter) -> None:
         """Plan, send and record every row, writing results in input order."""
@@ -295,6 +301,7 @@ class _Run:
                     if not block and not head[1].done():
                         return
                     result = self._finish(*head)
+                    self._count_sent(result)
                 else:
                     result = head
                 queue.popleft()
@@ -338,6 +345,29 @@ class _Run:
             counts = {s.value: n for s, n in summary.statuses.items()}
             outcome = "aborted" if summary.aborted else "finished"
             self.ledger.finish_run(summary.run_id, counts, outcome)
+
+    def _count_sent(self, result: RowResult) -> None:
+        """Count a row that was sent; stop the run if too many of them failed."""
+        if result.status is Status.NOT_ATTEMPTED:
+            return
+        self.rows_sent += 1
+        if result.status in (Status.FAILED, Status.UNKNOWN):
+            self.rows_sent_failed += 1
+        share = self.settings.max_error_rate
+        if (
+            share is None
+            or self.summary.aborted
+            or self.rows_sent < CANARY_ROWS
+            or self.rows_sent_failed <= share * self.rows_sent
+        ):
+            return
+        percent = f"{share * 100:g}%"
+        self.summary.aborted = (
+            f"{self.rows_sent_failed} of the first {self.rows_sent} rows sent failed, "
+            f"more than the {percent} the maximum error rate allows. The 'Sync "
+            "Message' of those rows says why: often a wrong mapping, or Kianda failing"
+        )
+        log.error("Stopping the run: %s", self.summary.aborted)
 
     def _throttle(
         self, queue: deque[RowResult | tuple[_Job, Future[str | None]]], limit: int
@@ -445,6 +475,8 @@ class _Run:
         creating = job.action is Action.CREATE
         maybe_sent = isinstance(exc, ApiUnavailable) and exc.maybe_sent
 
+        if isinstance(exc, ApiRejected):
+            self.consecutive_outages = 0  # Kianda answered: it is up
         if isinstance(exc, ApiUnavailable | ApiRateLimited):
             self.consecutive_outages += 1
             if (
@@ -452,7 +484,8 @@ class _Run:
                 and not self.summary.aborted
             ):
                 self.summary.aborted = (
-                    f"Kianda failed {self.consecutive_outages} times in a row ({exc})"
+                    f"Kianda failed {self.consecutive_outages} requests in a row, so "
+                    f"it looks down or overloaded. The last failure: {exc}"
                 )
                 log.error("Stopping the run: %s", self.summary.aborted)
         if isinstance(exc, ApiAuthError):
