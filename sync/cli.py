@@ -405,10 +405,13 @@ def emulator(
         token_ttl=token_ttl,
         faults=faults,
     )
-    click.echo(f"Kianda emulator on http://{host}:{port}  (Ctrl+C stops it)")
-    click.echo(f"  export KIANDA_DOMAIN=http://{host}:{port}")
-    click.echo(f"  export KIANDA_TOKEN={token}")
-    server.serve_forever()
+
+    def announce() -> None:
+        click.echo(f"Kianda emulator on {server.url}  (Ctrl+C stops it)")
+        click.echo(f"  export KIANDA_DOMAIN={server.url}")
+        click.echo(f"  export KIANDA_TOKEN={token}")
+
+    server.serve_forever(ready=announce)
 
 
 def main() -> None:

@@ -2,9 +2,10 @@
 
 The engine owns the order of things. It reads the whole input once to find repeated
 keys, then streams it again: each row is converted, matched to an instance (its
-Instance ID cell, else the ledger, else a create), sent through a small pool of
-threads, recorded in the ledger, and written to the results file in input order.
-Only this thread touches the ledger and the results file.
+Instance ID cell, else the ledger, else a create), sent in batches through a pool of
+``concurrency`` threads, recorded in the ledger, and written to the results file in
+input order. Only this thread touches the ledger and the results file, so reading,
+mapping and writing results overlap with the sending.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ BREAKER_THRESHOLD = 10
 # Rows sent before --max-error-rate is applied: a canary, so that one early failure
 # does not stop a run, while a wrong mapping costs twenty rows, not the whole file.
 CANARY_ROWS = 20
+# The next batch is handed to the pool once fewer rows than this many times the
+# concurrency are waiting for an answer, so that the pool never runs dry while the
+# batch is marked in the ledger (a sync to disk).
+HANDOVER_DEPTH = 1.5
 UNKNOWN_MESSAGE = (
     "The create was sent but no answer came back, so this instance may already exist "
     "in Kianda. Check Kianda: if it is there, put its ID in the 'Instance ID' column; "
@@ -66,15 +71,16 @@ class RunOptions:
     command: str = "run"
 
 
-@dataclass
+@dataclass(eq=False)
 class _Job:
-    """A row that needs a request, with what to send."""
+    """A row that needs a request, with what to send and, once sent, its future."""
 
     row: Row
     converted: ConvertedRow
     action: Action
     instance_id: str | None
     digest: str
+    future: Future[str | None] | None = None
 
 
 def run_sync(
@@ -278,6 +284,13 @@ class _Run:
         self.consecutive_outages = 0
         self.rows_sent = 0
         self.rows_sent_failed = 0
+        # Rows in input order until written out; a _Job until its answer is recorded.
+        self.queue: deque[RowResult | _Job] = deque()
+        # Planned jobs not yet handed to the pool, and those handed and not recorded.
+        self.batch: list[_Job] = []
+        self.sending: set[_Job] = set()
+        self.writer: ResultsWriter
+        self.pool: ThreadPoolExecutor
 
     def execute(self, duplicates: dict[str, list[int]], writer: ResultsWriter) -> None:
         """Plan, send and record every row, writing results in input order."""
@@ -291,53 +304,27 @@ class _Run:
                 file_sha256(summary.input_path),
                 summary.mapping_path,
             )
+        self.writer = writer
         limit = self.settings.concurrency
-        queue: deque[RowResult | tuple[_Job, Future[str | None]]] = deque()
-
-        def flush(block: bool) -> None:
-            while queue:
-                head = queue[0]
-                if isinstance(head, tuple):
-                    if not block and not head[1].done():
-                        return
-                    result = self._finish(*head)
-                    self._count_sent(result)
-                else:
-                    result = head
-                queue.popleft()
-                summary.add(result)
-                writer.write(result)
-                if result.status is not Status.NOT_ATTEMPTED and result.status in (
-                    Status.INVALID,
-                    Status.FAILED,
-                    Status.UNKNOWN,
-                ):
-                    log.warning(
-                        "Row %d: %s. %s",
-                        result.row.number,
-                        result.status,
-                        result.message,
-                    )
-
         with ThreadPoolExecutor(limit, thread_name_prefix="send") as pool:
+            self.pool = pool
             for row in self.table.rows():
                 converted = _convert(self.bound, row, self.table, duplicates)
                 planned = self._plan(row, converted)
                 if isinstance(planned, RowResult):
-                    queue.append(planned)
+                    self.queue.append(planned)
                 elif summary.aborted:
-                    queue.append(self._not_attempted(planned))
+                    self.queue.append(self._not_attempted(planned))
                 else:
-                    if planned.action is Action.CREATE:
-                        self.ledger.mark_pending(
-                            self.mapping.process,
-                            planned.converted.key or "",
-                            summary.run_id,
-                        )
-                    queue.append((planned, pool.submit(self._send, planned)))
-                    self._throttle(queue, limit)
-                flush(block=len(queue) > limit * 64)
-            flush(block=True)
+                    self.queue.append(planned)
+                    self.batch.append(planned)
+                    if len(self.batch) >= limit or not self._unanswered():
+                        self._send_batch()
+                if len(self.queue) > limit * 64:
+                    self._send_batch()
+                    self._flush(block=True)
+            self._send_batch()
+            self._flush(block=True)
 
         summary.requests = self.client.stats.requests
         summary.retries = self.client.stats.retries
@@ -345,6 +332,84 @@ class _Run:
             counts = {s.value: n for s, n in summary.statuses.items()}
             outcome = "aborted" if summary.aborted else "finished"
             self.ledger.finish_run(summary.run_id, counts, outcome)
+
+    def _unanswered(self) -> list[Future[str | None]]:
+        """The futures of rows handed to the pool and not yet answered."""
+        return [
+            job.future
+            for job in self.sending
+            if job.future is not None and not job.future.done()
+        ]
+
+    def _send_batch(self) -> None:
+        """Hand the batch to the pool when its queue runs low, creates marked first.
+
+        Rows go out in batches so that the ledger syncs to disk once per batch, not
+        once per row: marking every create of a batch pending in one commit, and
+        recording the answers that have come back in another, is what lets the
+        ledger keep up with sixteen or more requests in flight.
+        """
+        if not self.batch:
+            return
+        depth = max(1, int(self.settings.concurrency * HANDOVER_DEPTH))
+        while len(unanswered := self._unanswered()) >= depth:
+            wait(unanswered, return_when=FIRST_COMPLETED)
+        self._flush(block=False)
+        if self.summary.aborted:
+            self.batch.clear()  # left in the queue unsent: not attempted
+            self._flush(block=False)
+            return
+        with self.ledger.transaction():
+            for job in self.batch:
+                if job.action is Action.CREATE:
+                    self.ledger.mark_pending(
+                        self.mapping.process,
+                        job.converted.key or "",
+                        self.summary.run_id,
+                    )
+        for job in self.batch:
+            job.future = self.pool.submit(self._send, job)
+            self.sending.add(job)
+        self.batch.clear()
+
+    def _ready(self, item: RowResult | _Job) -> bool:
+        if isinstance(item, RowResult):
+            return True
+        if item.future is None:
+            return bool(self.summary.aborted) and item not in self.batch
+        return item.future.done()
+
+    def _flush(self, *, block: bool) -> None:
+        """Record and write out the rows at the head of the queue that are done."""
+        queue = self.queue
+        while queue:
+            head = queue[0]
+            if not self._ready(head):
+                if not block:
+                    return
+                assert isinstance(head, _Job) and head.future is not None
+                wait([head.future])
+            # Every row answered by now is recorded in one ledger commit.
+            with self.ledger.transaction():
+                while queue and self._ready(queue[0]):
+                    self._record(queue.popleft())
+
+    def _record(self, item: RowResult | _Job) -> None:
+        """Count one row's result, write it out, and log it if it needs attention."""
+        if isinstance(item, RowResult):
+            result = item
+        elif item.future is None:
+            result = self._not_attempted(item)
+        else:
+            self.sending.discard(item)
+            result = self._finish(item, item.future)
+            self._count_sent(result)
+        self.summary.add(result)
+        self.writer.write(result)
+        if result.status in (Status.INVALID, Status.FAILED, Status.UNKNOWN):
+            log.warning(
+                "Row %d: %s. %s", result.row.number, result.status, result.message
+            )
 
     def _count_sent(self, result: RowResult) -> None:
         """Count a row that was sent; stop the run if too many of them failed."""
@@ -368,20 +433,6 @@ class _Run:
             "Message' of those rows says why: often a wrong mapping, or Kianda failing"
         )
         log.error("Stopping the run: %s", self.summary.aborted)
-
-    def _throttle(
-        self, queue: deque[RowResult | tuple[_Job, Future[str | None]]], limit: int
-    ) -> None:
-        """Wait until fewer than ``limit`` requests are in flight."""
-        while True:
-            running = [
-                item[1]
-                for item in queue
-                if isinstance(item, tuple) and not item[1].done()
-            ]
-            if len(running) < limit:
-                return
-            wait(running, return_when=FIRST_COMPLETED)
 
     def _plan(self, row: Row, converted: ConvertedRow) -> RowResult | _Job:
         """Decide what a row needs: nothing (with a status), a create or an update."""

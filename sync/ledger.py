@@ -14,7 +14,8 @@ import hashlib
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -123,6 +124,20 @@ class Ledger:
     def close(self) -> None:
         """Close the database file."""
         self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group the writes of the block into one commit, so one sync to disk.
+
+        An error inside the block rolls them all back.
+        """
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE name='schema'").fetchone()

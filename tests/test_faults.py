@@ -10,13 +10,18 @@ from __future__ import annotations
 import csv
 import json
 import secrets
+import socket
 import sqlite3
+import subprocess
+import sys
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 import sync.client
 from sync.emulator import Emulator, Faults, User
@@ -354,3 +359,43 @@ def test_breaker_stops_a_run_kianda_keeps_failing(
         f"overloaded. The last failure: {said.format(url=url)}" in run.output
     )
     assert _outcome(sheet) == "aborted"
+
+
+def test_emulator_command_serves_its_fault_options() -> None:
+    """`kianda-sync emulator --latency-ms 200 --rate-503 1` answers late, with 503."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ["--port", str(port), "--token", "tok", "--latency-ms", "200"]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sync", "emulator", *args, "--rate-503", "1"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        started = time.monotonic()
+        answer = requests.post(
+            f"http://127.0.0.1:{port}/api/instances/create",
+            json={"processName": "any", "FieldsMappings": []},
+            headers={"Authorization": "Bearer tok"},
+            timeout=10,
+        )
+        took = time.monotonic() - started
+    finally:
+        server.terminate()
+        server.wait(10)
+
+    assert banner == f"Kianda emulator on http://127.0.0.1:{port}  (Ctrl+C stops it)\n"
+    assert answer.status_code == 503
+    assert answer.json() == {"message": "The server is busy; try again later."}
+    assert took >= 0.2
+
+
+def test_emulator_command_refuses_shares_above_one() -> None:
+    """Fault shares that add up to more than 1 are refused before serving."""
+    result = invoke(["emulator", "--rate-429", "0.6", "--rate-503", "0.6"])
+
+    assert result.exit_code == 2
+    assert "The --rate-... shares add up to more than 1" in result.output

@@ -360,9 +360,15 @@ class Emulator:
             self._thread.join()
             self._thread = None
 
-    def serve_forever(self) -> None:
-        """Serve in the calling thread until KeyboardInterrupt (the CLI's command)."""
+    def serve_forever(self, ready: Callable[[], None] | None = None) -> None:
+        """Serve in the calling thread until KeyboardInterrupt (the CLI's command).
+
+        ``ready`` is called once the port is open, so that what it announces can
+        be connected to at once.
+        """
         server = self._bind()
+        if ready is not None:
+            ready()
         try:
             server.serve_forever()
         except KeyboardInterrupt:
