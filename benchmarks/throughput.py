@@ -65,8 +65,8 @@ def main() -> None:
                     f"{rate / limit:.2f}",
                 ]
             )
-            print(table(HEADER, lines).splitlines()[-1] if len(lines) > 1 else "")
-    print(f"\n{args.rows} rows, emulator latency {args.latency_ms:g} ms:")
+            print(f"concurrency {concurrency}: {rate:.0f} rows/s", file=sys.stderr)
+    print(f"{args.rows} rows, emulator latency {args.latency_ms:g} ms:")
     print(table(HEADER, lines))
 
 

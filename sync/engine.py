@@ -13,11 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import sqlite3
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,13 +214,26 @@ def _emulated(
 
 
 def _repeated_keys(bound: BoundMapping, table: Table) -> dict[str, list[int]]:
-    """Row numbers of every key that appears more than once in the file."""
-    seen: dict[str, list[int]] = {}
-    for row in table.rows():
-        key = row_key(bound, row)
-        if key is not None:
-            seen.setdefault(key, []).append(row.number)
-    return {key: rows for key, rows in seen.items() if len(rows) > 1}
+    """Row numbers of every key that appears more than once in the file.
+
+    Every key is counted in a private temporary SQLite database, which spills to
+    disk, rather than in a dict: a file of any length is checked in bounded memory.
+    """
+    keyed = (
+        (key, row.number)
+        for row in table.rows()
+        if (key := row_key(bound, row)) is not None
+    )
+    repeated: dict[str, list[int]] = {}
+    with closing(sqlite3.connect("")) as db:
+        db.execute("CREATE TABLE seen (key TEXT NOT NULL, row INTEGER NOT NULL)")
+        db.executemany("INSERT INTO seen VALUES (?, ?)", keyed)
+        for key, number in db.execute(
+            "SELECT key, row FROM seen WHERE key IN "
+            "(SELECT key FROM seen GROUP BY key HAVING COUNT(*) > 1) ORDER BY row"
+        ):
+            repeated.setdefault(key, []).append(number)
+    return repeated
 
 
 def _duplicate_problem(key: str, number: int, rows: list[int]) -> Problem:

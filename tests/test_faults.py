@@ -65,7 +65,7 @@ class Sheet:
                 city = CITIES[(i + city_shift) % len(CITIES)]
                 out.writerow([f"S{i:05d}", f"Person {i}", city])
 
-    def run(self, emulator: Emulator, **env: str) -> Run:
+    def run(self, emulator: Emulator, *options: str, **env: str) -> Run:
         """Sync the sheet into the emulator through the CLI; return what came out."""
         results = self.folder / "results.csv"
         summary = self.folder / "summary.json"
@@ -75,7 +75,7 @@ class Sheet:
             "KIANDA_CONCURRENCY": str(CONCURRENCY),
             **env,
         }
-        args = ["run", str(self.mapping), str(self.input), "-o", str(results)]
+        args = ["run", str(self.mapping), str(self.input), "-o", str(results), *options]
         outcome = invoke([*args, "--summary-json", str(summary)], environment)
         with results.open(encoding="utf-8-sig", newline="") as handle:
             rows = list(csv.DictReader(handle))
@@ -293,9 +293,10 @@ def test_max_error_rate_stops_after_the_canary(sheet: Sheet, token: str) -> None
     with _emulator(sheet, faults, token=token) as emulator:
         run = sheet.run(
             emulator,
+            "--max-error-rate",
+            "10%",
             KIANDA_TOKEN=token,
             KIANDA_CONCURRENCY="1",
-            KIANDA_MAX_ERROR_RATE="10%",
         )
 
     assert run.exit_code == 3
@@ -399,3 +400,13 @@ def test_emulator_command_refuses_shares_above_one() -> None:
 
     assert result.exit_code == 2
     assert "The --rate-... shares add up to more than 1" in result.output
+
+
+def test_max_rps_caps_the_request_rate(sheet: Sheet, token: str) -> None:
+    """With --max-rps 50, thirty creates take at least 29 fiftieths of a second."""
+    sheet.write(rows=30)
+    with _emulator(sheet, Faults(), token=token) as emulator:
+        run = sheet.run(emulator, "--max-rps", "50", KIANDA_TOKEN=token)
+
+    assert run.statuses == Counter({"created": 30})
+    assert run.summary["duration_seconds"] >= 29 / 50
