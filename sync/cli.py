@@ -197,7 +197,24 @@ def _summary_json(summary: RunSummary, path: Path) -> None:
 )
 @click.option("--emulator", is_flag=True, help="Sync against the built-in emulator.")
 @click.option("--dry-run", is_flag=True, help="Plan every row but send nothing.")
-@click.option("--concurrency", type=click.IntRange(1, 256), help="Requests in flight.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    help="Requests in flight at most (KIANDA_CONCURRENCY, default 8); fewer while "
+    "Kianda answers that it is busy.",
+)
+@click.option(
+    "--max-rps",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Requests per second at most (KIANDA_MAX_RPS; default: no cap).",
+)
+@click.option(
+    "--max-error-rate",
+    metavar="SHARE",
+    help="Stop sending (exit 3) once more than this share of the rows sent have "
+    "failed, counted from the 20th row sent on: 0.05 or 5% (KIANDA_MAX_ERROR_RATE; "
+    "default: never stop).",
+)
 @click.option("--ledger", type=_EXISTING_FILE, help="The SQLite ledger file.")
 @click.option("--retry-unknown", is_flag=True, help="Create rows left 'unknown' again.")
 @click.option("--force", is_flag=True, help="Send rows even when unchanged.")
@@ -222,6 +239,8 @@ def run(
     emulator: bool,
     dry_run: bool,
     concurrency: int | None,
+    max_rps: float | None,
+    max_error_rate: str | None,
     ledger: Path | None,
     retry_unknown: bool,
     force: bool,
@@ -251,6 +270,8 @@ def run(
             command_line=_command_line(),
             progress=progress,
             concurrency=concurrency,
+            max_rps=max_rps,
+            max_error_rate=max_error_rate,
             ledger=ledger,
             allow_insecure_http=allow_insecure_http,
         )
@@ -463,6 +484,9 @@ def init(input_file: Path, process: str | None, sheet: str | None) -> None:
     click.echo(starter_mapping(input_file, process=process, sheet=sheet), nl=False)
 
 
+_SHARE = click.FloatRange(0, 1)
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8765, show_default=True, help="Port to listen on.")
@@ -484,6 +508,71 @@ def init(input_file: Path, process: str | None, sheet: str | None) -> None:
     metavar="NAME:PASSWORD",
     help="A login for POST /token (repeatable); the subscription ID is 'emulator'.",
 )
+@click.option(
+    "--token-ttl",
+    type=click.FloatRange(min=1),
+    default=299,
+    show_default=True,
+    help="Seconds a login token lives.",
+)
+@click.option(
+    "--latency-ms",
+    type=click.FloatRange(min=0),
+    default=0,
+    help="Milliseconds added to every answer.",
+)
+@click.option(
+    "--jitter-ms",
+    type=click.FloatRange(min=0),
+    default=0,
+    help="Up to this many milliseconds more, at random.",
+)
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(min=0),
+    default=0,
+    help="API requests handled at once; one more is answered 429 (0: no cap).",
+)
+@click.option(
+    "--rate-429", type=_SHARE, default=0, help="Share answered 429 with Retry-After."
+)
+@click.option(
+    "--rate-429-bare",
+    type=_SHARE,
+    default=0,
+    help="Share answered 429, no Retry-After.",
+)
+@click.option(
+    "--retry-after",
+    type=click.FloatRange(min=0),
+    default=1,
+    show_default=True,
+    help="Retry-After seconds of --rate-429 answers.",
+)
+@click.option(
+    "--rate-503", type=_SHARE, default=0, help="Share answered 503, not acted on."
+)
+@click.option(
+    "--rate-500",
+    type=_SHARE,
+    default=0,
+    help="Share answered 500 after storing the change.",
+)
+@click.option(
+    "--rate-reset",
+    type=_SHARE,
+    default=0,
+    help="Share whose connection is reset, not acted on.",
+)
+@click.option(
+    "--lose-create-answer",
+    type=_SHARE,
+    default=0,
+    help="Share of creates stored, then left unanswered.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the random faults."
+)
 def emulator(
     host: str,
     port: int,
@@ -491,16 +580,31 @@ def emulator(
     mappings: tuple[Path, ...],
     state: Path | None,
     users: tuple[str, ...],
+    token_ttl: float,
+    latency_ms: float,
+    jitter_ms: float,
+    max_in_flight: int,
+    rate_429: float,
+    rate_429_bare: float,
+    retry_after: float,
+    rate_503: float,
+    rate_500: float,
+    rate_reset: float,
+    lose_create_answer: float,
+    seed: int,
 ) -> None:
     """Serve a Kianda look-alike API on this machine, for trying mappings safely.
 
-    Without --mapping it accepts any process and field name.
+    Without --mapping it accepts any process and field name. The fault options
+    (all off by default, shares between 0 and 1 of API requests) make it misbehave
+    the way a busy or failing server does, to see how a run copes.
 
     \b
     Example:
       kianda-sync emulator --mapping mappings/training-request.yaml --port 8765
+      kianda-sync emulator --latency-ms 100 --rate-429 0.05 --rate-reset 0.01
     """
-    from sync.emulator import Emulator, EmulatorStore, User, load_processes
+    from sync.emulator import Emulator, EmulatorStore, Faults, User, load_processes
 
     logins: dict[str, User] = {}
     for entry in users:
@@ -508,16 +612,45 @@ def emulator(
         if not sep or not name or not password:
             raise click.BadParameter("use NAME:PASSWORD", param_hint="--user")
         logins[name] = User(password)
+    try:
+        faults = Faults(
+            seed=seed,
+            latency_ms=latency_ms,
+            jitter_ms=jitter_ms,
+            max_in_flight=max_in_flight,
+            rate_429=rate_429,
+            rate_429_bare=rate_429_bare,
+            retry_after=retry_after,
+            rate_503=rate_503,
+            rate_500=rate_500,
+            rate_reset=rate_reset,
+            lose_create_answer=lose_create_answer,
+        )
+    except ValueError:
+        raise click.UsageError(
+            "The --rate-... shares add up to more than 1; lower some of them."
+        ) from None
 
     token = token or secrets.token_urlsafe(24)
     store = EmulatorStore(state, auto_processes=not mappings)
     for path in mappings:
         load_processes(store, path)
-    server = Emulator(store, host=host, port=port, token=token, users=logins)
-    click.echo(f"Kianda emulator on http://{host}:{port}  (Ctrl+C stops it)")
-    click.echo(f"  export KIANDA_DOMAIN=http://{host}:{port}")
-    click.echo(f"  export KIANDA_TOKEN={token}")
-    server.serve_forever()
+    server = Emulator(
+        store,
+        host=host,
+        port=port,
+        token=token,
+        users=logins,
+        token_ttl=token_ttl,
+        faults=faults,
+    )
+
+    def announce() -> None:
+        click.echo(f"Kianda emulator on {server.url}  (Ctrl+C stops it)")
+        click.echo(f"  export KIANDA_DOMAIN={server.url}")
+        click.echo(f"  export KIANDA_TOKEN={token}")
+
+    server.serve_forever(ready=announce)
 
 
 def main() -> None:

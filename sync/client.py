@@ -1,10 +1,12 @@
 """The one place that talks HTTP to Kianda, and turns every failure into an ApiError.
 
-Built on a pooled ``requests.Session`` (injectable, so tests and proxies plug in).
-Tokens come from ``KIANDA_TOKEN`` or from ``POST /token``; a login token is renewed
-before it expires and once more on a 401. Reads and updates are retried on 429, 502,
-503, 504 and lost connections; a create is retried only when Kianda cannot have acted
-on it, because Kianda has no idempotency key and a second create is a duplicate.
+Built on a pooled ``requests.Session`` (injectable, so tests and proxies plug in)
+whose pool holds one connection per request in flight. Tokens come from
+``KIANDA_TOKEN`` or from ``POST /token``; a login token is renewed before it expires
+and once more on a 401. Reads and updates are retried on 429, 502, 503, 504 and lost
+connections; a create is retried only when Kianda cannot have acted on it (connection
+refused, 429, 503), because Kianda has no idempotency key and a second create is a
+duplicate. Every attempt passes ``sync.throttle``'s rate cap and adaptive limit.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sync.errors import (
     ConfigError,
 )
 from sync.settings import Settings
+from sync.throttle import Concurrency, RateLimit
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +44,24 @@ NOT_ACTED_STATUSES = frozenset({429, 503})
 # Renew a login token this long before Kianda says it expires (its life is ~299 s).
 RENEW_MARGIN_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 60.0
+# The first retry waits about this long (with jitter); each further one twice as long.
+FIRST_BACKOFF_SECONDS = 0.5
 USER_AGENT = "kianda-sync"
 CREATE_PATH = "/api/instances/create"
 
 
 @dataclass
 class ClientStats:
-    """Counters a run reports: requests sent, retries made, tokens obtained."""
+    """Counters a run reports: requests sent, retries made, tokens obtained.
+
+    ``renewals`` counts requests sent again with a new token after a 401; they are
+    not retries, since Kianda refused them before acting.
+    """
 
     requests: int = 0
     retries: int = 0
     logins: int = 0
+    renewals: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, name: str) -> None:
@@ -79,6 +89,8 @@ class KiandaClient:
         self._session.verify = str(settings.ca_bundle) if settings.ca_bundle else True
         self._sleep = sleep
         self._clock = clock
+        self.concurrency = Concurrency(settings.concurrency, clock=clock)
+        self._rate = RateLimit(settings.max_rps, clock=clock, sleep=sleep)
         self._token_lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = float("inf")
@@ -157,7 +169,7 @@ class KiandaClient:
         attempt = 0
         while True:
             try:
-                response = self._send(method, url, **kwargs)
+                response, token = self._attempt(method, url, **kwargs)
             except ApiUnavailable as exc:
                 if (create and exc.maybe_sent) or attempt >= self._settings.max_retries:
                     raise
@@ -168,19 +180,44 @@ class KiandaClient:
             status = response.status_code
             if status == 401 and not renewed and self._can_login():
                 renewed = True
-                self._invalidate()
+                self.stats.add("renewals")
+                self._invalidate(token)
                 continue
             if status in RETRY_STATUSES:
                 acted = status not in NOT_ACTED_STATUSES
                 if (create and acted) or attempt >= self._settings.max_retries:
                     raise _status_error(method, path, response)
                 attempt += 1
-                self._backoff(attempt, response.headers.get("Retry-After"), str(status))
+                retry_after = response.headers.get("Retry-After")
+                self._backoff(attempt, retry_after, f"HTTP {status} to {method} {path}")
                 continue
             return _answer(method, path, response)
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self._current_token()}"}
+    def _attempt(
+        self, method: str, url: str, **kwargs: Any
+    ) -> tuple[requests.Response, str]:
+        """One request, once the adaptive limit and the rate cap allow it.
+
+        Returns the answer and the token it carried. A busy answer (429, 503) lowers
+        the limit of requests in flight; a successful one lets it grow back.
+        """
+        ticket = self.concurrency.acquire()
+        busy = ok = False
+        try:
+            self._rate.wait()
+            token = self._current_token()
+            response = self._send(method, url, token, **kwargs)
+            busy = response.status_code in NOT_ACTED_STATUSES
+            ok = response.ok
+            return response, token
+        finally:
+            self.concurrency.release(ticket, busy=busy, ok=ok)
+
+    def _send(
+        self, method: str, url: str, token: str, **kwargs: Any
+    ) -> requests.Response:
+        """Send one request, turning a failure to get an answer into ApiUnavailable."""
+        headers = {"Authorization": f"Bearer {token}"}
         timeout = self._settings.timeout
         self.stats.add("requests")
         try:
@@ -213,7 +250,8 @@ class KiandaClient:
     def _backoff(self, attempt: int, retry_after: str | None, why: str) -> None:
         delay = _retry_after_seconds(retry_after)
         if delay is None:
-            delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (attempt - 1))
+            delay = FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1)
+            delay = min(MAX_BACKOFF_SECONDS, delay)
             delay *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
         self.stats.add("retries")
         log.info("Kianda answered %s; retry %d in %.1f s", why, attempt, delay)
@@ -225,9 +263,11 @@ class KiandaClient:
         s = self._settings
         return bool(s.username and s.password and s.subscription_id)
 
-    def _invalidate(self) -> None:
+    def _invalidate(self, refused: str) -> None:
+        """Drop the refused token, unless another thread has already replaced it."""
         with self._token_lock:
-            self._expires_at = 0.0
+            if self._token == refused:
+                self._expires_at = 0.0
 
     def _current_token(self) -> str:
         with self._token_lock:
@@ -328,9 +368,11 @@ def update_target(
 
 
 def _pooled_session(concurrency: int) -> requests.Session:
-    """A session with one pooled connection per request in flight."""
+    """A session with one pooled connection per request in flight, plus a login."""
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=concurrency, max_retries=0)
+    adapter = HTTPAdapter(
+        pool_connections=2, pool_maxsize=concurrency + 1, max_retries=0
+    )
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = USER_AGENT
@@ -386,7 +428,7 @@ def _server_message(response: requests.Response) -> str:
 def _status_error(method: str, path: str, response: requests.Response) -> ApiError:
     """The exception for a failing status, with Kianda's message."""
     status = response.status_code
-    detail = _server_message(response)
+    detail = _server_message(response).rstrip(".")
     said = f": {detail}" if detail else ""
     log.debug("%s %s -> %s %s", method, path, status, response.text[:2000])
     if status == 401:

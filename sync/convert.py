@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sqlite3
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -151,16 +153,31 @@ _ID = "\x00id:"
 
 
 def repeated_keys(bound: BoundMapping, rows: Iterable[Row]) -> dict[str, list[int]]:
-    """Row numbers of every key, or instance ID, that appears more than once."""
-    seen: dict[str, list[int]] = {}
-    for row in rows:
-        key = row_key(bound, row)
-        if key is not None:
-            seen.setdefault(key, []).append(row.number)
-        instance_id = _instance_id(bound, row)
-        if instance_id is not None:
-            seen.setdefault(_ID + instance_id, []).append(row.number)
-    return {key: numbers for key, numbers in seen.items() if len(numbers) > 1}
+    """Row numbers of every key, or instance ID, that appears more than once.
+
+    Every key is counted in a private temporary SQLite database, which spills to
+    disk, rather than in a dict: a file of any length is checked in bounded memory.
+    """
+
+    def entries() -> Iterator[tuple[str, int]]:
+        for row in rows:
+            key = row_key(bound, row)
+            if key is not None:
+                yield key, row.number
+            instance_id = _instance_id(bound, row)
+            if instance_id is not None:
+                yield _ID + instance_id, row.number
+
+    repeated: dict[str, list[int]] = {}
+    with closing(sqlite3.connect("")) as db:
+        db.execute("CREATE TABLE seen (key TEXT NOT NULL, row INTEGER NOT NULL)")
+        db.executemany("INSERT INTO seen VALUES (?, ?)", entries())
+        for key, number in db.execute(
+            "SELECT key, row FROM seen WHERE key IN "
+            "(SELECT key FROM seen GROUP BY key HAVING COUNT(*) > 1) ORDER BY row"
+        ):
+            repeated.setdefault(key, []).append(number)
+    return repeated
 
 
 def convert_checked(

@@ -31,6 +31,7 @@ from sync.errors import (
     ApiAuthError,
     ApiError,
     ApiRateLimited,
+    ApiRejected,
     ApiUnavailable,
     InputError,
 )
@@ -67,6 +68,9 @@ log = logging.getLogger(__name__)
 
 # Consecutive "no answer" failures after which Kianda is taken to be down.
 BREAKER_THRESHOLD = 10
+# Rows sent before --max-error-rate is applied: a canary, so that one early failure
+# does not stop a run, while a wrong mapping costs twenty rows, not the whole file.
+CANARY_ROWS = 20
 # Rows waiting for an earlier row's answer before the reader pauses.
 MAX_QUEUED_PER_THREAD = 64
 UNKNOWN_MESSAGE = (
@@ -367,6 +371,9 @@ class _Run:
         self.summary = summary
         self.notice = notice
         self.consecutive_outages = 0
+        self.max_error_rate = settings.max_error_rate
+        self.rows_sent = 0
+        self.rows_sent_failed = 0
         self.queue: deque[_Slot] = deque()
         self.unsent: list[_Slot] = []
         self.position = 0
@@ -487,6 +494,7 @@ class _Run:
                 if slot.result is None:
                     assert slot.job is not None and slot.future is not None
                     slot.result = self._finish(slot.job, slot.future)
+                    self._count_sent(slot.result)
                 self._write(slot.result, writer)
 
     def _ready(self, slot: _Slot, block: bool) -> bool:
@@ -614,11 +622,14 @@ class _Run:
         creating = job.action is Action.CREATE
         maybe_sent = isinstance(exc, ApiUnavailable) and exc.maybe_sent
 
+        if isinstance(exc, ApiRejected):
+            self.consecutive_outages = 0  # Kianda answered: it is up
         if isinstance(exc, ApiUnavailable | ApiRateLimited):
             self.consecutive_outages += 1
             if self.consecutive_outages >= BREAKER_THRESHOLD:
                 self._abort(
-                    f"Kianda failed {self.consecutive_outages} times in a row ({exc})"
+                    f"Kianda failed {self.consecutive_outages} requests in a row, so "
+                    f"it looks down or overloaded. The last failure: {exc}"
                 )
         if isinstance(exc, ApiAuthError):
             if creating:
@@ -633,6 +644,26 @@ class _Run:
             self.ledger.forget_pending(process, key)
         return RowResult(
             job.row, job.action, Status.FAILED, str(exc), job.instance_id or ""
+        )
+
+    def _count_sent(self, result: RowResult) -> None:
+        """Count a row that was sent; stop the run if too many of them failed."""
+        if result.status is Status.NOT_ATTEMPTED:
+            return
+        self.rows_sent += 1
+        if result.status in (Status.FAILED, Status.UNKNOWN):
+            self.rows_sent_failed += 1
+        share = self.max_error_rate
+        if (
+            share is None
+            or self.rows_sent < CANARY_ROWS
+            or self.rows_sent_failed <= share * self.rows_sent
+        ):
+            return
+        self._abort(
+            f"{self.rows_sent_failed} of the first {self.rows_sent} rows sent failed, "
+            f"more than the {share * 100:g}% the maximum error rate allows. The 'Sync "
+            "Message' of those rows says why: often a wrong mapping, or Kianda failing"
         )
 
     def _abort(self, reason: str) -> None:

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     timeout: float = Field(default=30.0, gt=0)
     concurrency: int = Field(default=8, ge=1, le=256)
     max_retries: int = Field(default=5, ge=0, le=50)
+    max_rps: float | None = Field(default=None, gt=0)
+    max_error_rate: float | None = Field(default=None, ge=0, le=1)
     ledger: Path | None = None
     ca_bundle: Path | None = None
     allow_insecure_http: bool = False
@@ -85,6 +87,24 @@ class Settings(BaseSettings):
                 "really mean it"
             )
         return self
+
+    @field_validator("max_rps", "max_error_rate", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("max_error_rate", mode="before")
+    @classmethod
+    def _percent(cls, value: object) -> object:
+        """Accept a share (0.05) or a percentage (5%)."""
+        if isinstance(value, str) and value.strip().endswith("%"):
+            try:
+                return float(value.strip()[:-1]) / 100
+            except ValueError:
+                raise ValueError("write a share such as 0.05, or 5%") from None
+        return value
 
     @field_validator("patch_path")
     @classmethod

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from pydantic import SecretStr
@@ -10,7 +12,7 @@ from pydantic import SecretStr
 from sync.client import KiandaClient
 from sync.convert import FieldValue
 from sync.emulator import Emulator, EmulatorStore, User
-from sync.errors import ApiAuthError, ApiRejected, ApiUnavailable
+from sync.errors import ApiAuthError, ApiRateLimited, ApiRejected, ApiUnavailable
 from sync.settings import Settings
 
 TOKEN = "static-test-token"
@@ -236,3 +238,144 @@ def test_client_lost_create_answer_is_maybe_sent(emulator: Emulator) -> None:
     assert caught.value.maybe_sent is True
     assert emulator.store.count("POST", "/api/instances/create") == 1
     assert len(emulator.store.instances("leave")) == 1
+
+
+class Sleeps:
+    """Records the client's waits and moves its clock by them."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(round(seconds, 6))
+        self.clock.now += seconds
+
+
+def _faulty_client(
+    emulator: Emulator, clock: Clock, **kw: object
+) -> tuple[KiandaClient, Sleeps]:
+    sleeps = Sleeps(clock)
+    settings = Settings(
+        **{"domain": emulator.url, "token": SecretStr(TOKEN), "max_retries": 2, **kw}  # type: ignore[arg-type]
+    )
+    return KiandaClient(settings, clock=clock, sleep=sleeps), sleeps
+
+
+def test_client_create_after_429_waits_retry_after(
+    emulator: Emulator, clock: Clock
+) -> None:
+    """A 429 with Retry-After is resent after exactly that wait, even for a create."""
+    emulator.faults.rate_429 = 1.0
+    emulator.faults.retry_after = 0.25
+    client, sleeps = _faulty_client(emulator, clock)
+
+    with pytest.raises(ApiRateLimited) as caught:
+        client.create("leave", [FieldValue("days", "1", "1")])
+
+    assert sleeps.waits == [0.25, 0.25]
+    assert client.stats.retries == 2
+    assert emulator.store.count("POST", "/api/instances/create") == 3
+    assert emulator.store.instances("leave") == {}
+    assert "Kianda kept answering HTTP 429 (busy)" in str(caught.value)
+
+
+def test_client_create_after_503_backs_off_exponentially(
+    emulator: Emulator, clock: Clock
+) -> None:
+    """A 503 without Retry-After is resent after a growing, jittered wait."""
+    emulator.faults.rate_503 = 1.0
+    client, sleeps = _faulty_client(emulator, clock, max_retries=3)
+
+    with pytest.raises(ApiRateLimited):
+        client.create("leave", [FieldValue("days", "1", "1")])
+
+    first, second, third = sleeps.waits
+    assert 0.25 <= first <= 0.5
+    assert 0.5 <= second <= 1.0
+    assert 1.0 <= third <= 2.0
+    assert emulator.store.count("POST", "/api/instances/create") == 4
+
+
+@pytest.mark.parametrize(
+    ("fault", "stored", "said"),
+    [
+        ("rate_500", 1, "Kianda failed with HTTP 500"),
+        ("rate_reset", 0, "could not be reached (connection lost)"),
+    ],
+    ids=["500", "reset"],
+)
+def test_client_create_that_may_have_acted_is_never_resent(
+    emulator: Emulator, clock: Clock, fault: str, stored: int, said: str
+) -> None:
+    """After a 500 or a reset, a create is not resent: Kianda may hold it."""
+    setattr(emulator.faults, fault, 1.0)
+    client, sleeps = _faulty_client(emulator, clock, max_retries=5)
+
+    with pytest.raises(ApiUnavailable) as caught:
+        client.create("leave", [FieldValue("days", "1", "1")])
+
+    assert caught.value.maybe_sent is True
+    assert said in str(caught.value)
+    assert sleeps.waits == []
+    assert emulator.store.count("POST", "/api/instances/create") == 1
+    assert len(emulator.store.instances("leave")) == stored
+
+
+def test_client_update_after_reset_is_resent(emulator: Emulator, clock: Clock) -> None:
+    """An update whose connection is reset is sent again: repeating it is harmless."""
+    client, _ = _faulty_client(emulator, clock, max_retries=3)
+    instance = client.create("leave", [FieldValue("days", "1", "1")])
+    emulator.faults.rate_reset = 1.0
+
+    with pytest.raises(ApiUnavailable):
+        client.update(instance, "leave", [FieldValue("days", "2", "2")])
+
+    assert emulator.store.count("PATCH") == 4
+    assert client.stats.retries == 3
+
+
+def test_client_create_after_read_timeout_is_not_resent(emulator: Emulator) -> None:
+    """A create Kianda answers too late is given up, not resent, and is stored."""
+    emulator.faults.latency_ms = 300
+    settings = Settings(
+        domain=emulator.url, token=SecretStr(TOKEN), timeout=0.1, max_retries=5
+    )
+    client = KiandaClient(settings, sleep=lambda _: None)
+
+    with pytest.raises(ApiUnavailable) as caught:
+        client.create("leave", [FieldValue("days", "1", "1")])
+    deadline = time.monotonic() + 5
+    while not emulator.store.instances("leave") and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    assert caught.value.maybe_sent is True
+    assert "did not answer within 0.1 seconds" in str(caught.value)
+    assert emulator.store.count("POST", "/api/instances/create") == 1
+    assert len(emulator.store.instances("leave")) == 1
+
+
+def test_client_max_rps_spaces_requests(emulator: Emulator, clock: Clock) -> None:
+    """With --max-rps 4, five creates start a quarter of a second apart."""
+    client, sleeps = _faulty_client(emulator, clock, max_rps=4)
+
+    for _ in range(5):
+        client.create("leave", [])
+
+    assert sleeps.waits == [0.25, 0.25, 0.25, 0.25]
+
+
+def test_client_pool_keeps_one_connection_per_request_in_flight(
+    emulator: Emulator,
+) -> None:
+    """Sixteen requests in flight are served by sixteen kept-alive connections."""
+    emulator.faults.latency_ms = 50
+    client = KiandaClient(
+        Settings(domain=emulator.url, token=SecretStr(TOKEN), concurrency=16)
+    )
+
+    with ThreadPoolExecutor(16) as pool:
+        ids = list(pool.map(lambda _: client.create("leave", []), range(48)))
+
+    assert len(set(ids)) == 48
+    assert emulator.connections == 16

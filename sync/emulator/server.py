@@ -10,6 +10,7 @@ import json
 import logging
 import secrets
 import socket
+import struct
 import threading
 import time
 import uuid
@@ -24,7 +25,7 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 import yaml
 
-from sync.emulator.faults import Faults
+from sync.emulator.faults import Fault, Faults
 from sync.emulator.store import EmulatorError, EmulatorStore
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,12 @@ BAD_LOGIN = {
     "error": "invalid_grant",
     "error_description": "The user name or password is incorrect.",
 }
+BUSY = "The server is busy; try again later."
+FAILED = "An error has occurred."
 MAX_BODY = 16 * 1024 * 1024
+# Expired tokens are remembered this long, so a late request with one is still told
+# apart (and counted) from a request with a token that was never issued.
+EXPIRED_MEMORY_SECONDS = 3600.0
 _JSON_KINDS = {
     type(None): "null",
     bool: "a boolean",
@@ -47,7 +53,11 @@ _JSON_KINDS = {
 
 
 class _DropConnection(Exception):
-    """Close the connection without answering, as a lost response looks."""
+    """Close the connection without answering: a lost answer, or a reset (RST)."""
+
+    def __init__(self, *, reset: bool = False) -> None:
+        super().__init__()
+        self.reset = reset
 
 
 @dataclass(frozen=True)
@@ -174,6 +184,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "KiandaEmulator/1.0"
+    # An answer goes out as two writes (headers, body); with Nagle's algorithm the
+    # second waits for the client's delayed ACK, about 40 ms per request.
+    disable_nagle_algorithm = True
 
     def setup(self) -> None:
         """Register the connection so stop() can close it."""
@@ -202,8 +215,12 @@ class _Handler(BaseHTTPRequestHandler):
             status, answer = 200, emulator.answer(self.command, url, auth, self._body())
         except EmulatorError as err:
             status, answer, headers = err.status, err.body, err.headers
-        except _DropConnection:
+        except _DropConnection as drop:
             self.close_connection = True
+            if drop.reset:
+                # Linger 0 makes the close send RST instead of FIN.
+                linger = struct.pack("ii", 1, 0)
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
             return
         except Exception:
             logger.exception("Emulator failed on %s %s", self.command, url.path)
@@ -260,11 +277,17 @@ class Emulator:
         users: Mapping[str, User] | None = None,
         subscription_id: str = "emulator",
         token_ttl: float = 299.0,
+        announced_ttl: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         auto_processes: bool = False,
         faults: Faults | None = None,
     ) -> None:
-        """Configure; `token` is a static admin token, `users` POST /token logins."""
+        """Configure; `token` is a static admin token, `users` POST /token logins.
+
+        Tokens expire after `token_ttl` seconds; POST /token announces
+        `announced_ttl` (default: the truth), so a longer announced life makes
+        tokens die before the client expects, as when sessions are ended early.
+        """
         self.store = store if store is not None else EmulatorStore()
         self.faults = faults or Faults()
         if auto_processes:
@@ -275,6 +298,7 @@ class Emulator:
         self._users = dict(users or {})
         self.subscription_id = subscription_id
         self.token_ttl = token_ttl
+        self.announced_ttl = token_ttl if announced_ttl is None else announced_ttl
         self._clock = clock
         self._grants: dict[str, _Grant] = {}
         self._lock = threading.Lock()
@@ -293,6 +317,15 @@ class Emulator:
     def port(self) -> int:
         """The bound TCP port (the configured one before start)."""
         return self._server.server_port if self._server is not None else self._port
+
+    @property
+    def connections(self) -> int:
+        """Client connections open now (kept alive between requests)."""
+        server = self._server
+        if server is None:
+            return 0
+        with server.open_lock:
+            return len(server.open)
 
     @property
     def url(self) -> str:
@@ -331,9 +364,15 @@ class Emulator:
             self._thread.join()
             self._thread = None
 
-    def serve_forever(self) -> None:
-        """Serve in the calling thread until KeyboardInterrupt (the CLI's command)."""
+    def serve_forever(self, ready: Callable[[], None] | None = None) -> None:
+        """Serve in the calling thread until KeyboardInterrupt (the CLI's command).
+
+        ``ready`` is called once the port is open, so that what it announces can
+        be connected to at once.
+        """
         server = self._bind()
+        if ready is not None:
+            ready()
         try:
             server.serve_forever()
         except KeyboardInterrupt:
@@ -358,6 +397,37 @@ class Emulator:
     def answer(
         self, method: str, url: SplitResult, auth: str | None, body: bytes
     ) -> Any:
+        """Answer one request, with the faults turned on; raise EmulatorError else."""
+        faults = self.faults
+        if not url.path.lower().startswith("/api/"):
+            time.sleep(faults.delay())
+            return self._route(method, url, auth, body)
+        if not faults.enter(method):
+            raise EmulatorError(429, BUSY, body={"message": BUSY})
+        try:
+            time.sleep(faults.delay())
+            fault = faults.draw()
+            if fault is not None and fault is not Fault.SERVER_ERROR:
+                faults.note(fault, method)
+            if fault is Fault.RATE_LIMITED:
+                wait = {"Retry-After": f"{faults.retry_after:g}"}
+                raise EmulatorError(429, BUSY, body={"message": BUSY}, headers=wait)
+            if fault in (Fault.RATE_LIMITED_BARE, Fault.UNAVAILABLE):
+                status = 429 if fault is Fault.RATE_LIMITED_BARE else 503
+                raise EmulatorError(status, BUSY, body={"message": BUSY})
+            if fault is Fault.RESET:
+                raise _DropConnection(reset=True)
+            answer = self._route(method, url, auth, body)
+            if fault is Fault.SERVER_ERROR:
+                faults.note(fault, method)
+                raise EmulatorError(500, FAILED, body={"message": FAILED})
+            return answer
+        finally:
+            faults.leave()
+
+    def _route(
+        self, method: str, url: SplitResult, auth: str | None, body: bytes
+    ) -> Any:
         """Route one request; return its 200 JSON answer or raise EmulatorError."""
         path, query = url.path, url.query
         parts = [unquote(p) for p in path.strip("/").split("/")]
@@ -366,7 +436,7 @@ class Emulator:
             _allow(method, "POST")
             return self._login(body)
         if low[0] == "api":
-            self._authorize(auth)
+            self._authorize(auth, method)
         if low[:2] == ["api", "instances"] and len(parts) in (3, 4):
             name, tail = parts[2], low[3:]
             if tail == [] and low[2] == "create":
@@ -398,13 +468,17 @@ class Emulator:
             raise EmulatorError(400, "invalid_grant", body=dict(BAD_LOGIN))
         token, now = secrets.token_urlsafe(32), self._clock()
         with self._lock:
-            self._grants = {t: g for t, g in self._grants.items() if g.expires > now}
+            self._grants = {
+                t: g
+                for t, g in self._grants.items()
+                if g.expires > now - EXPIRED_MEMORY_SECONDS
+            }
             self._grants[token] = _Grant(user.admin, now + self.token_ttl)
         issued = time.time()
         return {
             "access_token": token,
             "token_type": "bearer",
-            "expires_in": int(self.token_ttl),
+            "expires_in": int(self.announced_ttl),
             "userName": username,
             "userId": str(
                 uuid.uuid5(uuid.NAMESPACE_URL, f"kianda-emulator/{username}")
@@ -412,10 +486,10 @@ class Emulator:
             "subscriptionId": self.subscription_id,
             "hostURL": self.url,
             ".issued": formatdate(issued, usegmt=True),
-            ".expires": formatdate(issued + self.token_ttl, usegmt=True),
+            ".expires": formatdate(issued + self.announced_ttl, usegmt=True),
         }
 
-    def _authorize(self, auth: str | None) -> None:
+    def _authorize(self, auth: str | None, method: str) -> None:
         """Accept the static token or an unexpired admin grant (else 401 or 403)."""
         scheme, _, token = (auth or "").partition(" ")
         token = token.strip()
@@ -434,7 +508,7 @@ class Emulator:
         with self._lock:
             grant = self._grants.get(token)
             if grant is not None and self._clock() >= grant.expires:
-                del self._grants[token]
+                self.faults.note(Fault.EXPIRED_TOKEN, method)
                 grant = None
         if grant is None:
             raise denied
