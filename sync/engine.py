@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import signal
+import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -371,6 +373,7 @@ class _Run:
         self.summary = summary
         self.notice = notice
         self.consecutive_outages = 0
+        self.interrupted = False
         self.max_error_rate = settings.max_error_rate
         self.rows_sent = 0
         self.rows_sent_failed = 0
@@ -391,24 +394,12 @@ class _Run:
         if not self.options.dry_run:
             self._start(summary)
 
-        with ThreadPoolExecutor(self.limit, thread_name_prefix="send") as pool:
-            for row in rows:
-                converted = convert_checked(
-                    self.bound, row, duplicates, self.table.date1904
-                )
-                planned = self._plan(row, converted)
-                if isinstance(planned, RowResult):
-                    self.queue.append(_Slot(result=planned))
-                else:
-                    slot = _Slot(job=planned)
-                    self.queue.append(slot)
-                    self.unsent.append(slot)
-                    if len(self.unsent) >= self.limit:
-                        self._dispatch(pool, writer)
-                self._flush(
-                    writer, block=len(self.queue) > self.limit * MAX_QUEUED_PER_THREAD
-                )
-            self._dispatch(pool, writer)
+        with (
+            ThreadPoolExecutor(self.limit, thread_name_prefix="send") as pool,
+            _ctrl_c_stops(lambda: self._abort("it was interrupted (Ctrl+C)")),
+        ):
+            self._send_all(rows, duplicates, pool, writer)
+            self._abandon_unsent()
             self._flush(writer, block=True)
 
         summary.requests = self.client.stats.requests
@@ -418,6 +409,47 @@ class _Run:
             outcome = "aborted" if summary.aborted else "finished"
             with self.ledger.durable():
                 self.ledger.finish_run(summary.run_id, counts, outcome)
+
+    def _send_all(
+        self,
+        rows: Iterator[Row],
+        duplicates: dict[str, list[int]],
+        pool: ThreadPoolExecutor,
+        writer: ResultsWriter,
+    ) -> None:
+        """Plan each row and send what needs sending, in batches."""
+        for row in rows:
+            if self.interrupted:
+                break  # Ctrl+C: the rows not read yet are left out of the results
+            converted = convert_checked(
+                self.bound, row, duplicates, self.table.date1904
+            )
+            planned = self._plan(row, converted)
+            if isinstance(planned, RowResult):
+                self.queue.append(_Slot(result=planned))
+            else:
+                slot = _Slot(job=planned)
+                self.queue.append(slot)
+                self.unsent.append(slot)
+                if len(self.unsent) >= self.limit:
+                    self._dispatch(pool, writer)
+            self._flush(
+                writer, block=len(self.queue) > self.limit * MAX_QUEUED_PER_THREAD
+            )
+        self._dispatch(pool, writer)
+
+    def _abandon_unsent(self) -> None:
+        """Rows planned but never handed to the pool: not attempted, no trace left."""
+        self.unsent = []
+        for slot in self.queue:
+            if slot.result is None and slot.future is None:
+                assert slot.job is not None
+                if slot.job.action is Action.CREATE and not self.options.dry_run:
+                    with self.ledger.batch():
+                        self.ledger.forget_pending(
+                            self.mapping.process, slot.job.converted.key or ""
+                        )
+                slot.result = self._not_attempted(slot.job)
 
     def _start(self, summary: RunSummary) -> None:
         """Record the run, and say so if this very file was synced here before."""
@@ -667,6 +699,7 @@ class _Run:
         )
 
     def _abort(self, reason: str) -> None:
+        self.interrupted = self.interrupted or reason.endswith("(Ctrl+C)")
         if not self.summary.aborted:
             self.summary.aborted = reason
             log.error("Stopping the run: %s", reason)
@@ -675,6 +708,29 @@ class _Run:
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
+
+
+@contextmanager
+def _ctrl_c_stops(stop: Callable[[], None]) -> Iterator[None]:
+    """While the block runs, a first Ctrl+C calls ``stop`` instead of raising.
+
+    So the run stops between rows, with what is in flight recorded and the results
+    written, rather than at an arbitrary instruction; a second Ctrl+C stops at once.
+    Outside the main thread (an orchestrator's worker) signals cannot be caught.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, previous)
+        stop()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 Progress = Callable[[int, int, int], None]

@@ -128,10 +128,14 @@ class ResultsWriter:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+        if kind is not None:
+            self._tmp.unlink(missing_ok=True)  # the run stopped before closing
 
     def _open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Prove the place is writable now, before any row is sent.
+            self._tmp.touch()
             if self._csv:
                 self._handle = self._tmp.open("w", encoding="utf-8-sig", newline="")
                 self._writer = csv.writer(self._handle)

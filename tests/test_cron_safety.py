@@ -81,6 +81,7 @@ class KillingStore(EmulatorStore):
         self.kill_at = 0
         self.seen = 0
         self.delay = 0.0
+        self.signal = signal.SIGKILL
 
     def record(self, method: str, path: str) -> None:
         super().record(method, path)
@@ -90,7 +91,7 @@ class KillingStore(EmulatorStore):
             return
         self.seen += 1
         if self.seen == self.kill_at:
-            self.victim.send_signal(signal.SIGKILL)
+            self.victim.send_signal(self.signal)
 
 
 def test_ledger_survives_sigkill_at_many_points(tmp_path: Path) -> None:
@@ -385,3 +386,39 @@ def test_ledger_file_is_private(tmp_path: Path) -> None:
     )
 
     assert ledger.stat().st_mode & 0o777 == 0o600
+
+
+def test_ctrl_c_stops_cleanly_with_results(tmp_path: Path) -> None:
+    """Ctrl+C stops sending, records what was in flight, and writes the results."""
+    source, ledger = tmp_path / "staff.csv", tmp_path / "ledger.sqlite3"
+    _write_input(source, 300)
+    mapping = _mapping(tmp_path)
+    store = KillingStore()
+    store.signal, store.kill_at, store.delay = signal.SIGINT, 40, 0.005
+    command = [sys.executable, "-m", "sync", "run", str(mapping), str(source)]
+
+    with Emulator(store, token=TOKEN) as emulator:
+        store.victim = subprocess.Popen(
+            [*command, "-o", str(tmp_path / "r.xlsx")],
+            env=_env(emulator, ledger),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        _, err = store.victim.communicate(timeout=120)
+        code = store.victim.returncode
+        store.victim = None
+        again = invoke(
+            ["run", str(mapping), str(source), "-o", str(tmp_path / "r2.xlsx")],
+            _env(emulator, ledger),
+        )
+
+    statuses = Counter(_statuses(tmp_path / "r.xlsx").values())
+    assert code == 3
+    assert b"Stopping the run: it was interrupted (Ctrl+C)" in err
+    assert statuses["created"] >= 39
+    assert statuses["created"] + statuses["not attempted"] == len(
+        _statuses(tmp_path / "r.xlsx")
+    )
+    assert again.exit_code == 0, again.output
+    assert max(_keys_held(store).values()) == 1
+    assert len(store.instances("staff")) == 300
