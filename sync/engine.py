@@ -391,6 +391,7 @@ class _Run:
     ) -> None:
         """Plan, send and record every row, writing results in input order."""
         summary = self.summary
+        self._warn_if_unknown_here()
         if not self.options.dry_run:
             self._start(summary)
 
@@ -450,6 +451,33 @@ class _Run:
                             self.mapping.process, slot.job.converted.key or ""
                         )
                 slot.result = self._not_attempted(slot.job)
+
+    def _warn_if_unknown_here(self) -> None:
+        """Say so when the ledger has never synced this process to this Kianda.
+
+        Then every row without an Instance ID is created, which is right for a first
+        run and wrong if the ledger of earlier runs is elsewhere, or was written for
+        the same workspace under another spelling of its address.
+        """
+        process = self.mapping.process
+        if self.ledger.knows(process):
+            return
+        others = self.ledger.other_scopes(process)
+        if others:
+            self.notice(
+                f"The ledger {self.ledger.path} has synced '{process}' to "
+                + ", ".join(others)
+                + f" but never to {self.ledger.scope}, so rows without an Instance ID "
+                "will be created there. If that is the same workspace, stop now "
+                "(Ctrl+C) and set KIANDA_DOMAIN exactly as before."
+            )
+        else:
+            self.notice(
+                f"The ledger {self.ledger.path} has no record of '{process}' yet, so "
+                "rows without an Instance ID will be created. If earlier runs used "
+                "another ledger (for example beside a mapping in another folder), stop "
+                "now (Ctrl+C) and point --ledger at it."
+            )
 
     def _start(self, summary: RunSummary) -> None:
         """Record the run, and say so if this very file was synced here before."""

@@ -268,6 +268,22 @@ class Ledger:
             return None
         return KeyEntry(KeyState(row[0]), row[1], row[2])
 
+    def knows(self, process: str) -> bool:
+        """Whether any row key of this process is recorded in this scope."""
+        row = self._db.execute(
+            "SELECT 1 FROM keys WHERE scope=? AND process=? LIMIT 1",
+            (self.scope, process),
+        ).fetchone()
+        return row is not None
+
+    def other_scopes(self, process: str) -> list[str]:
+        """The other Kianda addresses this ledger has synced the process to."""
+        rows = self._db.execute(
+            "SELECT DISTINCT scope FROM keys WHERE process=? AND scope<>? ORDER BY 1",
+            (process, self.scope),
+        )
+        return [str(scope) for (scope,) in rows]
+
     def mark_pending(self, process: str, row_key: str, run_id: str) -> None:
         """Record that a create for this key is about to be sent."""
         self._db.execute(

@@ -57,9 +57,16 @@ class Settings(BaseSettings):
     @field_validator("domain")
     @classmethod
     def _strip_domain(cls, value: str | None) -> str | None:
+        """One spelling per workspace, so the ledger's entries are found again."""
         if value is None or not value.strip():
             return None
-        return value.strip().rstrip("/")
+        url = urlsplit(value.strip())
+        if not url.scheme or not url.hostname:
+            return value.strip().rstrip("/")
+        scheme = url.scheme.lower()
+        default = {"https": 443, "http": 80}.get(scheme)
+        port = f":{url.port}" if url.port and url.port != default else ""
+        return f"{scheme}://{url.hostname.lower()}{port}{url.path.rstrip('/')}"
 
     @field_validator("ca_bundle")
     @classmethod

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import openpyxl
 
-from tests.conftest import SAMPLE_MAPPING, SAMPLE_XLSX, invoke
+from tests.conftest import SAMPLE_MAPPING, SAMPLE_XLSX, Kianda, invoke
 
 STAFF = """\
 process: staff
@@ -142,3 +142,33 @@ def test_one_instance_id_on_two_rows_makes_both_invalid(tmp_path: Path) -> None:
     ) in result.output
     assert "Row 3: The Instance ID 'staff-1' is also on row 2" in result.output
     assert "Row 4" not in result.output
+
+
+def test_domain_spellings_of_one_workspace_share_the_ledger() -> None:
+    """Case, a default port and a trailing slash do not make another workspace."""
+    from sync.settings import Settings
+
+    spellings = ["HTTPS://Acme.Kianda.com:443/", "https://acme.kianda.com"]
+
+    assert {Settings(domain=d).domain for d in spellings} == {"https://acme.kianda.com"}
+
+
+def test_another_address_for_a_synced_process_is_pointed_out(
+    kianda: Kianda, tmp_path: Path
+) -> None:
+    """A ledger that synced the process elsewhere says so before creating rows."""
+    sample = Path(shutil.copy(SAMPLE_XLSX, tmp_path / "in.xlsx"))
+    port = kianda.emulator.port
+    base = ["run", str(SAMPLE_MAPPING), str(sample)]
+
+    first = invoke(base, kianda.env())
+    other = invoke(
+        [*base, "--dry-run"], kianda.env(KIANDA_DOMAIN=f"http://localhost:{port}")
+    )
+
+    assert "has no record of 'training-request' yet" in first.output
+    assert (
+        f"has synced 'training-request' to http://127.0.0.1:{port} but never to "
+        f"http://localhost:{port}"
+    ) in other.output
+    assert "42 ready" in other.output
