@@ -673,8 +673,25 @@ class _Run:
         self.consecutive_outages = 0
         self.ledger.record_instance(process, key, instance_id, run_id)
         self.ledger.record_sent(instance_id, job.digest, run_id)
-        status = Status.CREATED if job.action is Action.CREATE else Status.UPDATED
-        return RowResult(job.row, job.action, status, "", instance_id)
+        if job.action is Action.CREATE:
+            return RowResult(job.row, job.action, Status.CREATED, "", instance_id)
+        return RowResult(
+            job.row, job.action, Status.UPDATED, self._kept(job), instance_id
+        )
+
+    def _kept(self, job: _Job) -> str:
+        """For a partial update: the fields left as they were, their cells empty."""
+        if self.mapping.on_existing is OnExisting.PUT:
+            return ""
+        sent = {field.fieldname for field in job.converted.fields}
+        kept = [name for name in self.mapping.fields if name not in sent]
+        if not kept:
+            return ""
+        return (
+            "Empty cells left Kianda's values as they were for: "
+            + ", ".join(kept)
+            + " (set empty: clear in the mapping to empty them)."
+        )
 
     def _failure(self, job: _Job, exc: ApiError) -> RowResult:
         """A row whose request failed: unknown, failed, or the end of the run."""
