@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import signal
+import sys
 import threading
 import uuid
 from collections import deque
@@ -73,6 +74,8 @@ BREAKER_THRESHOLD = 10
 # Rows sent before --max-error-rate is applied: a canary, so that one early failure
 # does not stop a run, while a wrong mapping costs twenty rows, not the whole file.
 CANARY_ROWS = 20
+# How often Python may switch threads during a run (its default is 0.005 s).
+SWITCH_INTERVAL_SECONDS = 0.0005
 # Rows waiting for an earlier row's answer before the reader pauses.
 MAX_QUEUED_PER_THREAD = 64
 UNKNOWN_MESSAGE = (
@@ -114,6 +117,8 @@ class _Slot:
     result: RowResult | None = None
     job: _Job | None = None
     future: Future[str | None] | None = field(default=None, repr=False)
+    marked: bool = False
+    """Its create is marked pending in the ledger (by this run)."""
 
 
 def run_sync(
@@ -379,6 +384,8 @@ class _Run:
         self.rows_sent_failed = 0
         self.queue: deque[_Slot] = deque()
         self.unsent: list[_Slot] = []
+        self.marked: deque[_Slot] = deque()
+        self.running: set[Future[str | None]] = set()
         self.position = 0
 
     # --- the loop --------------------------------------------------------------------
@@ -398,6 +405,7 @@ class _Run:
         with (
             ThreadPoolExecutor(self.limit, thread_name_prefix="send") as pool,
             _ctrl_c_stops(lambda: self._abort("it was interrupted (Ctrl+C)")),
+            _quick_thread_switches(),
         ):
             self._send_all(rows, duplicates, pool, writer)
             self._abandon_unsent()
@@ -433,19 +441,22 @@ class _Run:
                 self.queue.append(slot)
                 self.unsent.append(slot)
                 if len(self.unsent) >= self.limit:
-                    self._dispatch(pool, writer)
+                    self._mark()
+                self._feed(pool, writer, block=len(self.marked) >= self.limit)
             self._flush(
                 writer, block=len(self.queue) > self.limit * MAX_QUEUED_PER_THREAD
             )
-        self._dispatch(pool, writer)
+        self._mark()
+        self._feed(pool, writer, block=True, drain=True)
 
     def _abandon_unsent(self) -> None:
         """Rows planned but never handed to the pool: not attempted, no trace left."""
-        self.unsent = []
+        self.unsent.clear()
+        self.marked.clear()
         for slot in self.queue:
             if slot.result is None and slot.future is None:
                 assert slot.job is not None
-                if slot.job.action is Action.CREATE and not self.options.dry_run:
+                if slot.marked:
                     with self.ledger.batch():
                         self.ledger.forget_pending(
                             self.mapping.process, slot.job.converted.key or ""
@@ -508,40 +519,51 @@ class _Run:
                 "out 'unchanged', so nothing is created twice."
             )
 
-    def _dispatch(self, pool: ThreadPoolExecutor, writer: ResultsWriter) -> None:
-        """Mark the waiting creates pending (durably), then send the waiting jobs."""
-        slots, self.unsent = self.unsent, []
-        if not slots:
-            return
-        if self.summary.aborted:
-            for slot in slots:
-                assert slot.job is not None
-                slot.result = self._not_attempted(slot.job)
-            return
+    def _mark(self) -> None:
+        """Mark the planned creates pending, durably, in one commit: a batch is ready.
 
-        creates = [s.job for s in slots if s.job and s.job.action is Action.CREATE]
+        Batches are marked while the previous one is still being sent, so the sync to
+        disk never leaves the pool idle.
+        """
+        slots, self.unsent = self.unsent, []
+        if not slots or self.summary.aborted:
+            self.unsent = slots  # left for _abandon_unsent
+            return
+        creates = [s for s in slots if s.job and s.job.action is Action.CREATE]
         if creates:
             with self.ledger.durable():
-                for job in creates:
-                    key = job.converted.key or ""
+                for slot in creates:
+                    assert slot.job is not None
+                    key = slot.job.converted.key or ""
                     self.ledger.mark_pending(
                         self.mapping.process, key, self.summary.run_id
                     )
-        for slot in slots:
-            self._wait_for_room(writer)
-            slot.future = pool.submit(self._send, slot.job)  # type: ignore[arg-type]
+                    slot.marked = True
+        self.marked.extend(slots)
 
-    def _wait_for_room(self, writer: ResultsWriter) -> None:
-        """Wait until fewer than ``limit`` requests are in flight, writing results."""
-        while True:
-            running = [
-                s.future
-                for s in self.queue
-                if s.future is not None and not s.future.done()
-            ]
-            if len(running) < self.limit:
+    def _feed(
+        self,
+        pool: ThreadPoolExecutor,
+        writer: ResultsWriter,
+        *,
+        block: bool,
+        drain: bool = False,
+    ) -> None:
+        """Hand marked rows to the pool while fewer than ``limit`` are in flight.
+
+        With ``block``, wait for room until fewer than a batch is left waiting; with
+        ``drain``, until every marked row is sent. Results are written meanwhile.
+        """
+        while self.marked and not self.summary.aborted:
+            self.running = {f for f in self.running if not f.done()}
+            if len(self.running) < self.limit:
+                slot = self.marked.popleft()
+                slot.future = pool.submit(self._send, slot.job)  # type: ignore[arg-type]
+                self.running.add(slot.future)
+                continue
+            if not (drain or (block and len(self.marked) >= self.limit)):
                 return
-            wait(running, return_when=FIRST_COMPLETED)
+            wait(self.running, return_when=FIRST_COMPLETED)
             self._flush(writer, block=False)
 
     def _flush(self, writer: ResultsWriter, *, block: bool) -> None:
@@ -753,6 +775,21 @@ class _Run:
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
+
+
+@contextmanager
+def _quick_thread_switches() -> Iterator[None]:
+    """Let a thread whose answer arrived take the interpreter back sooner.
+
+    The main thread writes results and the ledger while the senders wait on the
+    network; Python's default 5 ms switch interval would hold each answer that long.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, SWITCH_INTERVAL_SECONDS))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
 
 
 @contextmanager
