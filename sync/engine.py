@@ -555,7 +555,11 @@ class _Run:
         ``drain``, until every marked row is sent. Results are written meanwhile.
         """
         while self.marked and not self.summary.aborted:
-            self.running = {f for f in self.running if not f.done()}
+            running = {f for f in self.running if not f.done()}
+            if len(running) < len(self.running):
+                self.running = running
+                self._flush(writer, block=False)  # answers first: they may stop the run
+                continue
             if len(self.running) < self.limit:
                 slot = self.marked.popleft()
                 slot.future = pool.submit(self._send, slot.job)  # type: ignore[arg-type]
