@@ -459,7 +459,9 @@ def bind(mapping: Mapping, headers: Sequence[str], input_name: str) -> BoundMapp
             columns[column] = found[0]
             continue
         if len(found) > 1:
-            letters = ", ".join(_column_letter(i) for i in found)
+            from openpyxl.utils import get_column_letter
+
+            letters = ", ".join(get_column_letter(i + 1) for i in found)
             problems.append(
                 f"{mapping.where(*where)}: the column '{column}' appears "
                 f"{len(found)} times in {input_name} (columns {letters}), so it is "
@@ -510,13 +512,3 @@ def _instance_id_column(
         return None
     columns[RESULTS_ID_COLUMN] = found[0]
     return RESULTS_ID_COLUMN
-
-
-def _column_letter(index: int) -> str:
-    """Excel's column letter for a 0-based index (0 -> A, 26 -> AA)."""
-    letters = ""
-    index += 1
-    while index:
-        index, remainder = divmod(index - 1, 26)
-        letters = chr(ord("A") + remainder) + letters
-    return letters

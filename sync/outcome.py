@@ -56,8 +56,39 @@ class RowResult:
     """The kinds of problem that made the row invalid, for advice on fixing it."""
 
 
+class _Timed:
+    """What a run and a reconciliation both report about their time and input."""
+
+    started: dt.datetime
+    ended: dt.datetime | None
+    input_path: Path
+
+    @property
+    def rows(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def duration(self) -> float:
+        """Seconds from start to end."""
+        end = self.ended or dt.datetime.now(dt.UTC)
+        return (end - self.started).total_seconds()
+
+    @property
+    def rows_per_second(self) -> float:
+        """Rows handled per second."""
+        return self.rows / self.duration if self.duration > 0 else 0.0
+
+    @cached_property
+    def input_sha256(self) -> str:
+        """The input file's SHA-256, so a result can be tied to the exact file."""
+        try:
+            return file_sha256(self.input_path)
+        except OSError:
+            return ""
+
+
 @dataclass
-class RunSummary:
+class RunSummary(_Timed):
     """What a whole run did; the CLI prints it and the results workbook keeps it."""
 
     run_id: str
@@ -81,25 +112,6 @@ class RunSummary:
     def rows(self) -> int:
         """Rows read (blank rows are not rows)."""
         return sum(self.statuses.values())
-
-    @property
-    def duration(self) -> float:
-        """Seconds from start to end."""
-        end = self.ended or dt.datetime.now(dt.UTC)
-        return (end - self.started).total_seconds()
-
-    @property
-    def rows_per_second(self) -> float:
-        """Rows handled per second of the run."""
-        return self.rows / self.duration if self.duration > 0 else 0.0
-
-    @cached_property
-    def input_sha256(self) -> str:
-        """The input file's SHA-256, so a result can be tied to the exact file."""
-        try:
-            return file_sha256(self.input_path)
-        except OSError:
-            return ""
 
     def add(self, result: RowResult) -> None:
         """Count one row's outcome."""
@@ -168,7 +180,7 @@ class RowCheck:
 
 
 @dataclass
-class ReconcileSummary:
+class ReconcileSummary(_Timed):
     """What a reconciliation found; the CLI prints it and the report keeps it."""
 
     run_id: str
@@ -192,25 +204,6 @@ class ReconcileSummary:
     def rows(self) -> int:
         """Rows read (blank rows are not rows)."""
         return sum(self.states.values())
-
-    @property
-    def duration(self) -> float:
-        """Seconds from start to end."""
-        end = self.ended or dt.datetime.now(dt.UTC)
-        return (end - self.started).total_seconds()
-
-    @property
-    def rows_per_second(self) -> float:
-        """Rows checked per second."""
-        return self.rows / self.duration if self.duration > 0 else 0.0
-
-    @cached_property
-    def input_sha256(self) -> str:
-        """The input file's SHA-256, so the report can be tied to the exact file."""
-        try:
-            return file_sha256(self.input_path)
-        except OSError:
-            return ""
 
     @property
     def in_sync(self) -> bool:

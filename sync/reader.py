@@ -99,12 +99,9 @@ class Merge:
 
 def column_letter(index: int) -> str:
     """Excel's column letter for a 0-based index (0 -> A, 26 -> AA)."""
-    letters = ""
-    index += 1
-    while index:
-        index, remainder = divmod(index - 1, 26)
-        letters = chr(ord("A") + remainder) + letters
-    return letters
+    from openpyxl.utils import get_column_letter
+
+    return str(get_column_letter(index + 1))
 
 
 def _column_index(letters: str) -> int:
