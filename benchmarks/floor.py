@@ -13,37 +13,16 @@ import argparse
 import logging
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import requests
 from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support import CITIES, emulator, table, write_mapping, write_rows
+from support import bare_posts, emulator, table, write_mapping, write_rows
 
 from sync.engine import run_sync
 from sync.settings import Settings
-
-
-def plain_loop(url: str, token: str, rows: int) -> float:
-    """Rows per second of one thread posting creates back to back."""
-    session = requests.Session()
-    headers = {"Authorization": f"Bearer {token}"}
-    started = time.perf_counter()
-    for i in range(1, rows + 1):
-        fields = [
-            {"fieldname": "ref", "text": f"S{i:07d}", "value": f"S{i:07d}"},
-            {"fieldname": "name", "text": f"Person {i}", "value": f"Person {i}"},
-            {"fieldname": "city", "text": CITIES[i % 5], "value": CITIES[i % 5]},
-        ]
-        body = {"processName": "staff", "instanceID": "staff", "FieldsMappings": fields}
-        answer = session.post(
-            f"{url}/api/instances/create", json=body, headers=headers, timeout=30
-        )
-        answer.raise_for_status()
-    return rows / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -55,7 +34,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     with emulator() as server:
-        floor = plain_loop(server.url, server.token, args.rows)
+        floor = bare_posts(server, args.rows, 1)
     lines = [["plain session.post loop", "1", f"{floor:.0f}", "1.00"]]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -12,10 +12,15 @@ import secrets
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import requests
+from requests.adapters import HTTPAdapter
 
 MAPPING = """\
 process: staff
@@ -76,6 +81,40 @@ def write_rows(path: Path, rows: int) -> Path:
         for i in range(1, rows + 1):
             out.writerow([f"S{i:07d}", f"Person {i}", CITIES[i % len(CITIES)]])
     return path
+
+
+def post_create(session: requests.Session, server: Server, number: int) -> None:
+    """POST the create of row ``number`` as the tool would, nothing more."""
+    ref, name, city = f"S{number:07d}", f"Person {number}", CITIES[number % 5]
+    fields = [
+        {"fieldname": "ref", "text": ref, "value": ref},
+        {"fieldname": "name", "text": name, "value": name},
+        {"fieldname": "city", "text": city, "value": city},
+    ]
+    answer = session.post(
+        f"{server.url}/api/instances/create",
+        json={"processName": "staff", "instanceID": "staff", "FieldsMappings": fields},
+        headers={"Authorization": f"Bearer {server.token}"},
+        timeout=30,
+    )
+    answer.raise_for_status()
+
+
+def bare_posts(server: Server, rows: int, concurrency: int) -> float:
+    """Rows per second of ``concurrency`` threads doing nothing but posting creates."""
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(pool_maxsize=concurrency))
+    started = time.perf_counter()
+    if concurrency == 1:
+        for number in range(1, rows + 1):
+            post_create(session, server, number)
+    else:
+        with ThreadPoolExecutor(concurrency) as pool:
+            for _ in pool.map(
+                lambda n: post_create(session, server, n), range(1, rows + 1)
+            ):
+                pass
+    return rows / (time.perf_counter() - started)
 
 
 def table(header: list[str], lines: list[list[str]]) -> str:

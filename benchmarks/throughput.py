@@ -2,7 +2,9 @@
 
 With every answer taking ``latency`` seconds, ``concurrency`` requests in flight can
 do at most ``concurrency / latency`` rows per second: that is the limit each figure
-is divided by. Target: 0.9 of the limit at concurrency 16.
+is divided by. Target: 0.9 of the limit at concurrency 16. Beside it, the same
+number of threads doing nothing but ``session.post`` shows what Python's HTTP on
+both sides leaves of the limit on this machine, before the tool does any work.
 
     python benchmarks/throughput.py [--rows 5000] [--latency-ms 50]
 """
@@ -19,7 +21,7 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support import emulator, table, write_mapping, write_rows
+from support import bare_posts, emulator, table, write_mapping, write_rows
 
 from sync.engine import run_sync
 from sync.settings import Settings
@@ -54,6 +56,8 @@ def main() -> None:
                     settings=settings,
                     results_path=folder / f"results-{concurrency}.xlsx",
                 )
+            with emulator("--latency-ms", f"{args.latency_ms:g}") as server:
+                bare = bare_posts(server, args.rows, concurrency)
             rate = summary.rows / summary.duration
             limit = concurrency / latency
             lines.append(
@@ -63,6 +67,7 @@ def main() -> None:
                     f"{rate:.0f}",
                     f"{limit:.0f}",
                     f"{rate / limit:.2f}",
+                    f"{bare / limit:.2f}",
                 ]
             )
             print(f"concurrency {concurrency}: {rate:.0f} rows/s", file=sys.stderr)
@@ -70,7 +75,14 @@ def main() -> None:
     print(table(HEADER, lines))
 
 
-HEADER = ["concurrency", "seconds", "rows/s", "limit rows/s", "ratio"]
+HEADER = [
+    "concurrency",
+    "seconds",
+    "rows/s",
+    "limit rows/s",
+    "ratio",
+    "bare posts ratio",
+]
 
 if __name__ == "__main__":
     main()

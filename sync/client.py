@@ -2,11 +2,12 @@
 
 Built on a pooled ``requests.Session`` (injectable, so tests and proxies plug in)
 whose pool holds one connection per request in flight. Tokens come from
-``KIANDA_TOKEN`` or from ``POST /token``; a login token is renewed before it expires
-and once more on a 401. Reads and updates are retried on 429, 502, 503, 504 and lost
-connections; a create is retried only when Kianda cannot have acted on it (connection
-refused, 429, 503), because Kianda has no idempotency key and a second create is a
-duplicate. Every attempt passes ``sync.throttle``'s rate cap and adaptive limit.
+``KIANDA_TOKEN`` or from ``POST /token``; a login token is renewed before it expires,
+and on a 401 unless the refused token is the one just issued for that very call.
+Reads and updates are retried on 429, 502, 503, 504 and lost connections; a create
+is retried only when Kianda cannot have acted on it (connection refused, 429, 503),
+because Kianda has no idempotency key and a second create is a duplicate. Every
+attempt passes ``sync.throttle``'s rate cap and adaptive limit.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class KiandaClient:
         self._token_lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = float("inf")
+        self._worked: str | None = None  # the latest token Kianda accepted
         if settings.token is not None and settings.token.get_secret_value():
             self._token = settings.token.get_secret_value()
         self.stats = ClientStats()
@@ -178,7 +180,10 @@ class KiandaClient:
                 continue
 
             status = response.status_code
-            if status == 401 and not renewed and self._can_login():
+            # A token that has worked and now gets 401 has expired: renew it. One
+            # refused right after a renewal means Kianda refuses these credentials.
+            expired = token == self._worked
+            if status == 401 and (expired or not renewed) and self._can_login():
                 renewed = True
                 self.stats.add("renewals")
                 self._invalidate(token)
@@ -209,6 +214,8 @@ class KiandaClient:
             response = self._send(method, url, token, **kwargs)
             busy = response.status_code in NOT_ACTED_STATUSES
             ok = response.ok
+            if ok:
+                self._worked = token
             return response, token
         finally:
             self.concurrency.release(ticket, busy=busy, ok=ok)

@@ -379,3 +379,42 @@ def test_client_pool_keeps_one_connection_per_request_in_flight(
 
     assert len(set(ids)) == 48
     assert emulator.connections == 16
+
+
+def test_client_token_refused_right_after_login_is_an_auth_error(clock: Clock) -> None:
+    """A token refused as soon as it is issued is renewed once, then the call stops."""
+    store = EmulatorStore()
+    store.add_process("leave", ["days"])
+    users = {"admin": User("s3cret")}
+    with Emulator(
+        store, users=users, token_ttl=0, announced_ttl=299, clock=clock
+    ) as emulator:
+        client = _client(emulator, clock, **_login())
+
+        with pytest.raises(ApiAuthError) as caught:
+            client.create("leave", [])
+
+    assert caught.value.status == 401
+    assert client.stats.logins == 2
+    assert client.stats.renewals == 1
+    assert store.instances("leave") == {}
+
+
+def test_client_token_that_worked_is_renewed_whenever_it_expires(
+    clock: Clock,
+) -> None:
+    """A token that worked and then expires early is renewed each time, not refused."""
+    store = EmulatorStore()
+    store.add_process("leave", ["days"])
+    users = {"admin": User("s3cret")}
+    with Emulator(
+        store, users=users, token_ttl=10, announced_ttl=299, clock=clock
+    ) as emulator:
+        client = _client(emulator, clock, **_login())
+        for _ in range(3):
+            client.create("leave", [])
+            clock.now += 11
+
+    assert client.stats.logins == 3
+    assert client.stats.renewals == 2
+    assert len(store.instances("leave")) == 3

@@ -188,9 +188,7 @@ def test_faults_each_alone_every_row_ends_once(
     assert sum(faults.injected.values()) > 0 or "latency_ms" in settings
 
 
-def test_faults_busy_server_lowers_then_raises_concurrency(
-    sheet: Sheet, token: str
-) -> None:
+def test_faults_in_flight_cap_lowers_concurrency(sheet: Sheet, token: str) -> None:
     """A cap on requests in flight halves the client's limit, and the log says so."""
     faults = Faults(max_in_flight=4, latency_ms=5)
     with _emulator(sheet, faults, token=token) as emulator:
@@ -225,9 +223,9 @@ def test_faults_all_together_creates_then_updates(sheet: Sheet) -> None:
     """With every fault on, creates and then updates end once each, counts matching."""
     faults = Faults(
         seed=7,
-        latency_ms=1,
-        jitter_ms=2,
-        max_in_flight=12,
+        latency_ms=2,
+        jitter_ms=3,
+        max_in_flight=6,
         rate_429=0.02,
         retry_after=0.02,
         rate_429_bare=0.02,
@@ -250,6 +248,8 @@ def test_faults_all_together_creates_then_updates(sheet: Sheet) -> None:
 
     during = Counter(faults.injected)
     during.subtract(before)
+    assert {fault for fault, _ in +before} == set(Fault)
+    assert {fault for fault, _ in +during} == set(Fault) - {Fault.LOST_ANSWER}
     failed = during[Fault.SERVER_ERROR, "PATCH"]
     retried = sum(n for (f, _), n in during.items() if f in BUSY)
     retried += sum(n for (f, _), n in during.items() if f is Fault.OVER_CAPACITY)

@@ -157,6 +157,10 @@ class _Server(ThreadingHTTPServer):
     """The listening socket; it knows its Emulator and its open connections."""
 
     daemon_threads = True
+    # socketserver's default backlog of 5 overflows when a client opens a dozen
+    # connections at once: the kernel then falls back to SYN cookies and resets
+    # some of them after the request was sent, a fault nobody asked for.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
         """Bind to `address` and answer with `emulator`'s state."""
