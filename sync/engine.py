@@ -441,8 +441,10 @@ class _Run:
                 self.queue.append(slot)
                 self.unsent.append(slot)
                 if len(self.unsent) >= self.limit:
+                    # Mark a batch only when it goes out: after a crash, the fewer rows
+                    # marked and not sent, the fewer rows a person must check.
                     self._mark()
-                self._feed(pool, writer, block=len(self.marked) >= self.limit)
+                    self._feed(pool, writer, block=True, drain=True)
             self._flush(
                 writer, block=len(self.queue) > self.limit * MAX_QUEUED_PER_THREAD
             )
@@ -520,11 +522,7 @@ class _Run:
             )
 
     def _mark(self) -> None:
-        """Mark the planned creates pending, durably, in one commit: a batch is ready.
-
-        Batches are marked while the previous one is still being sent, so the sync to
-        disk never leaves the pool idle.
-        """
+        """Mark the planned creates of a batch pending, durably, in one commit."""
         slots, self.unsent = self.unsent, []
         if not slots or self.summary.aborted:
             self.unsent = slots  # left for _abandon_unsent
