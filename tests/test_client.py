@@ -47,7 +47,7 @@ def emulator(clock: Clock) -> Iterator[Emulator]:
 def _client(
     emulator: Emulator, clock: Clock | None = None, **kw: object
 ) -> KiandaClient:
-    settings = Settings(**{"domain": emulator.url, "max_retries": 0, **kw})  # type: ignore[arg-type]
+    settings = Settings(**{"domain": emulator.url, "max_retries": 0, **kw})
     return KiandaClient(settings, clock=clock or Clock(), sleep=lambda _: None)
 
 
@@ -257,7 +257,7 @@ def _faulty_client(
 ) -> tuple[KiandaClient, Sleeps]:
     sleeps = Sleeps(clock)
     settings = Settings(
-        **{"domain": emulator.url, "token": SecretStr(TOKEN), "max_retries": 2, **kw}  # type: ignore[arg-type]
+        **{"domain": emulator.url, "token": SecretStr(TOKEN), "max_retries": 2, **kw}
     )
     return KiandaClient(settings, clock=clock, sleep=sleeps), sleeps
 

@@ -148,7 +148,7 @@ def _check_creates(run: Run, emulator: Emulator) -> None:
     assert all(refs[row["Ref"]] == 1 for row in created)
     assert len({row["Instance ID"] for row in created}) == len(created)
     assert all(
-        emulator.store.get(row["Instance ID"])["fields"]["ref"]["value"] == row["Ref"]  # type: ignore[index]
+        emulator.store.get(row["Instance ID"])["fields"]["ref"]["value"] == row["Ref"]
         for row in created
     )
     assert sum(refs.values()) == len(created) + acted_unanswered
@@ -180,7 +180,7 @@ def test_faults_each_alone_every_row_ends_once(
     sheet: Sheet, token: str, settings: dict[str, float]
 ) -> None:
     """Under one fault, each row ends created or unknown and the counts match it."""
-    faults = Faults(**settings)  # type: ignore[arg-type]
+    faults = Faults(**settings)
     with _emulator(sheet, faults, token=token) as emulator:
         run = sheet.run(emulator, KIANDA_TOKEN=token)
 
@@ -345,7 +345,7 @@ def test_breaker_stops_a_run_kianda_keeps_failing(
 ) -> None:
     """Ten failures in a row stop the run with one message; results are written."""
     sheet.write(rows=100)
-    faults = Faults(**{fault: 1.0})  # type: ignore[arg-type]
+    faults = Faults(**{fault: 1.0})
     with _emulator(sheet, faults, token=token) as emulator:
         url = emulator.url
         run = sheet.run(

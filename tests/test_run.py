@@ -76,7 +76,7 @@ def test_run_sample_creates_every_valid_row_once(kianda: Kianda, sample: Path) -
         assert fields["employeeName"]["value"] == (
             f"{typed['First Name']} {typed['Last Name']}"
         )
-        assert fields["startDate"]["value"] == start.date().isoformat()  # type: ignore[attr-defined]
+        assert fields["startDate"]["value"] == start.date().isoformat()
         assert fields["approved"] == {
             "text": typed["Approved"],
             "value": "true" if typed["Approved"] == "Yes" else "false",
@@ -102,7 +102,7 @@ def test_run_sample_keeps_leading_zeros_and_accents(
         "DD/MM/YYYY",
     )
     assert (cost_cell.value, cost_cell.number_format) == (1250.5, "#,##0.00")
-    fields = kianda.store.get(first["Instance ID"])["fields"]  # type: ignore[index]
+    fields = kianda.store.get(first["Instance ID"])["fields"]
     assert fields["employeeId"] == {"text": "001506", "value": "001506"}
     assert fields["employeeName"]["value"] == "José García"
     assert fields["department"] == {"text": "Finance", "value": "fin"}
@@ -179,7 +179,7 @@ def test_run_instance_id_column_is_honoured(kianda: Kianda, sample: Path) -> Non
     )
 
     assert "0 created, 42 updated" in result.output
-    assert kianda.store.get(target)["fields"]["course"]["value"] == "Changed course"  # type: ignore[index]
+    assert kianda.store.get(target)["fields"]["course"]["value"] == "Changed course"
     assert len(kianda.store.instances()) == 42
 
 
