@@ -11,11 +11,10 @@ import logging
 from pathlib import Path
 from types import TracebackType
 
-from sync.errors import InputError
 from sync.mapping import Mapping
 from sync.outcome import ReconcileSummary, RowCheck, RowState
 from sync.results import format_duration, format_moment
-from sync.sheets import Item, Mark, TableSheet, Tone, write_pairs
+from sync.sheets import Item, Mark, TableSheet, Tone, move_into_place, write_pairs
 
 log = logging.getLogger(__name__)
 
@@ -187,15 +186,7 @@ class ReportWriter:
             f"kianda-sync reconcile: {summary.input_path.name}",
             report_lines(summary),
         )
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._book.save(self._tmp)
-            self._tmp.replace(self.path)
-        except OSError as exc:
-            raise InputError(
-                f"The report {self.path} cannot be written ({exc.strerror}). If it is "
-                "open in Excel, close it; or choose another place with -o."
-            ) from None
+        move_into_place(self._tmp, self.path, "report", self._book)
         log.debug("wrote the reconciliation report to %s", self.path)
 
 

@@ -24,7 +24,15 @@ from sync.errors import InputError
 from sync.mapping import Mapping
 from sync.outcome import Action, RowResult, RunSummary, Status
 from sync.reader import Cell
-from sync.sheets import Item, Mark, TableSheet, Tone, Typed, write_pairs
+from sync.sheets import (
+    Item,
+    Mark,
+    TableSheet,
+    Tone,
+    Typed,
+    move_into_place,
+    write_pairs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -209,30 +217,24 @@ class ResultsWriter:
 
     def close(self, summary: RunSummary) -> None:
         """Add the Summary sheet, then move the finished file into place."""
-        try:
-            if self._csv:
-                self._handle.close()
-                self._handle = None
-            else:
-                assert self._results is not None and self._attention is not None
-                self._results.close()
-                if not self._attention.rows:
-                    blank = ["" for _ in self._key_header]
-                    note = "No row is invalid, failed, unknown or not attempted."
-                    self._attention.append(["", *blank, "", "", note, ""])
-                self._attention.close()
-                write_pairs(
-                    self._book.create_sheet("Summary"),
-                    f"kianda-sync {summary.command}: {summary.input_path.name}",
-                    summary_lines(summary),
-                )
-                self._book.save(self._tmp)
-            self._tmp.replace(self.path)
-        except OSError as exc:
-            raise InputError(
-                f"The results file {self.path} cannot be written ({exc.strerror}). If "
-                "it is open in Excel, close it; or choose another place with -o."
-            ) from None
+        if self._csv:
+            self._handle.close()
+            self._handle = None
+            move_into_place(self._tmp, self.path, "results file")
+        else:
+            assert self._results is not None and self._attention is not None
+            self._results.close()
+            if not self._attention.rows:
+                blank = ["" for _ in self._key_header]
+                note = "No row is invalid, failed, unknown or not attempted."
+                self._attention.append(["", *blank, "", "", note, ""])
+            self._attention.close()
+            write_pairs(
+                self._book.create_sheet("Summary"),
+                f"kianda-sync {summary.command}: {summary.input_path.name}",
+                summary_lines(summary),
+            )
+            move_into_place(self._tmp, self.path, "results file", self._book)
         log.debug("wrote results to %s", self.path)
 
 

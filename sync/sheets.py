@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 EXCEL_CELL_LIMIT = 32_767
@@ -336,3 +337,23 @@ def write_pairs(sheet: Any, heading: str, lines: Sequence[tuple[str, Item]]) -> 
         if height > 1:
             sheet.row_dimensions[row].height = min(MAX_ROW_HEIGHT, LINE_HEIGHT * height)
         sheet.append([label, _cell(sheet, value, WRAP)])
+
+
+def move_into_place(tmp: Path, path: Path, what: str, book: Any = None) -> None:
+    """Save ``book`` (if given) to ``tmp``, then put it at ``path`` in one step.
+
+    A half-written file never takes the place of a good one; a failure (most often
+    Excel holding the file open) is an InputError that says what to do.
+    """
+    from sync.errors import InputError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if book is not None:
+            book.save(tmp)
+        tmp.replace(path)
+    except OSError as exc:
+        raise InputError(
+            f"The {what} {path} cannot be written ({exc.strerror}). If it is open in "
+            "Excel, close it; or choose another place with -o."
+        ) from None
