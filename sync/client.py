@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import os
 import random
 import threading
 import time
@@ -87,7 +88,7 @@ class KiandaClient:
         self.domain = settings.domain
         self._settings = settings
         self._session = session or _pooled_session(settings.concurrency)
-        self._session.verify = str(settings.ca_bundle) if settings.ca_bundle else True
+        _settle_environment(self._session, settings)
         self._sleep = sleep
         self._clock = clock
         self.concurrency = Concurrency(settings.concurrency, clock=clock)
@@ -385,6 +386,26 @@ def _pooled_session(concurrency: int) -> requests.Session:
     session.headers["User-Agent"] = USER_AGENT
     session.headers["Accept"] = "application/json"
     return session
+
+
+def _settle_environment(session: requests.Session, settings: Settings) -> None:
+    """Take the proxy and CA bundle from the environment once, not on every request.
+
+    Left to itself, requests reads every environment variable and ~/.netrc again for
+    each call (a third of the CPU a request costs), and a .netrc entry for the Kianda
+    host would replace the bearer token with a password. Every call goes to one host,
+    so one look at HTTPS_PROXY / NO_PROXY / REQUESTS_CA_BUNDLE decides for them all.
+    """
+    assert settings.domain is not None
+    session.trust_env = False
+    session.proxies.update(requests.utils.get_environ_proxies(settings.domain))
+    if settings.ca_bundle is not None:
+        session.verify = str(settings.ca_bundle)
+    else:
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get(
+            "CURL_CA_BUNDLE"
+        )
+        session.verify = bundle or True
 
 
 def _retry_after_seconds(header: str | None) -> float | None:

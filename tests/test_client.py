@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -418,3 +419,43 @@ def test_client_token_that_worked_is_renewed_whenever_it_expires(
     assert client.stats.logins == 3
     assert client.stats.renewals == 2
     assert len(store.instances("leave")) == 3
+
+
+def _no_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def test_client_goes_through_the_proxy_the_environment_names(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY is used (here a dead one), unless NO_PROXY names the host."""
+    with Emulator() as dead:
+        proxy = dead.url
+    _no_proxy_settings(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+
+    with pytest.raises(ApiUnavailable) as caught:
+        _client(emulator, token=SecretStr(TOKEN)).create("leave", [])
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    created = _client(emulator, token=SecretStr(TOKEN)).create("leave", [])
+
+    assert "connection refused" in str(caught.value)
+    assert created == "leave-1"
+
+
+def test_client_netrc_entry_does_not_replace_the_token(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A ~/.netrc entry for the Kianda host leaves the bearer token in place."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password other\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    _no_proxy_settings(monkeypatch)
+
+    created = _client(emulator, token=SecretStr(TOKEN)).create("leave", [])
+
+    assert created == "leave-1"
+    assert emulator.store.count("POST", "/api/instances/create") == 1
