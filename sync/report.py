@@ -205,17 +205,17 @@ def report_lines(summary: ReconcileSummary) -> list[tuple[str, Item]]:
         ("Started", format_moment(summary.started)),
         ("Ended", format_moment(summary.ended) if summary.ended else ""),
         ("Duration", format_duration(summary.duration)),
-        ("Rows", str(summary.rows)),
+        ("Rows", summary.rows),
     ]
     for state in RowState:
         count = summary.states[state]
         tone = STATE_TONES[state] if count else None
         if count or state is not RowState.NOT_CHECKED:
-            lines.append((STATE_LABELS[state], Mark(str(count), tone)))
+            lines.append((STATE_LABELS[state], Mark(count, tone)))
     lines += [
-        ("Fields compared", str(summary.fields_compared)),
-        ("Fields differing", str(len(summary.differences))),
-        ("Requests sent", str(summary.requests)),
-        ("Retries", str(summary.retries)),
+        ("Fields compared", summary.fields_compared),
+        ("Fields differing", len(summary.differences)),
+        ("Requests sent", summary.requests),
+        ("Retries", summary.retries),
     ]
     return lines

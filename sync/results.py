@@ -251,8 +251,8 @@ def summary_lines(summary: RunSummary) -> list[tuple[str, Item]]:
         ("Started", format_moment(summary.started)),
         ("Ended", format_moment(summary.ended) if summary.ended else ""),
         ("Duration", format_duration(summary.duration)),
-        ("Rows", str(summary.rows)),
-        ("Rows per second", f"{summary.rows_per_second:,.1f}"),
+        ("Rows", summary.rows),
+        ("Rows per second", Typed(round(summary.rows_per_second, 1), "#,##0.0")),
         (
             "Needs attention",
             Mark(
@@ -267,12 +267,12 @@ def summary_lines(summary: RunSummary) -> list[tuple[str, Item]]:
     for status in shown:
         count = summary.statuses[status]
         tone = STATUS_TONES.get(status) if count else None
-        lines.append((f"Status: {status.value}", Mark(str(count), tone)))
+        lines.append((f"Status: {status.value}", Mark(count, tone)))
     for action in (Action.CREATE, Action.UPDATE, Action.NONE):
-        lines.append((f"Action: {action.value}", str(summary.actions[action])))
+        lines.append((f"Action: {action.value}", summary.actions[action]))
     if summary.requests or summary.retries:
-        lines.append(("Requests sent", str(summary.requests)))
-        lines.append(("Retries", str(summary.retries)))
+        lines.append(("Requests sent", summary.requests))
+        lines.append(("Retries", summary.retries))
     if summary.aborted:
         lines.append(("Stopped because", Mark(summary.aborted, Tone.BAD)))
     return lines

@@ -46,10 +46,10 @@ class Tone(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Mark:
-    """Text with a look: on a coloured background, like a row's status, or set to
-    the right, like the number it was in the input."""
+    """Text (or a count) with a look: on a coloured background, like a row's status,
+    or set to the right, like the number it was in the input."""
 
-    text: str
+    text: str | int
     tone: Tone | None = None
     right: bool = False
 
@@ -171,23 +171,31 @@ def _look(book: Any) -> _Look:
     return look
 
 
-def _cell(sheet: Any, item: Item, align: str | None = None) -> Any:
-    """A write-only cell for one item; text is always stored as text."""
+def _cell(
+    sheet: Any, item: Item, align: str | None = None, *, numbers: str | None = None
+) -> Any:
+    """A write-only cell for one item; text is always stored as text.
+
+    ``numbers`` aligns a number; by default a count is centred (a row number, not a
+    quantity) and a typed input value keeps Excel's alignment.
+    """
     from openpyxl.cell import WriteOnlyCell
 
-    tone = number_format = horizontal = None
-    if isinstance(item, Typed):
-        cell = WriteOnlyCell(sheet, value=item.value)
-        number_format = item.number_format
-    elif isinstance(item, int):
-        cell = WriteOnlyCell(sheet, value=item)
-        horizontal = "center"  # a row number or count, not a quantity
+    tone = number_format = None
+    value = item.text if isinstance(item, Mark) else item
+    if isinstance(value, Typed):
+        cell = WriteOnlyCell(sheet, value=value.value)
+        number_format, horizontal = value.number_format, numbers
+    elif isinstance(value, int):
+        cell = WriteOnlyCell(sheet, value=value)
+        horizontal = numbers or "center"
     else:
-        text = item.text if isinstance(item, Mark) else item
-        cell = WriteOnlyCell(sheet, value=xlsx_text(text))
+        cell = WriteOnlyCell(sheet, value=xlsx_text(value))
         cell.data_type = "s"  # text, even when it starts with '='
-        if isinstance(item, Mark):
-            tone, horizontal = item.tone, "right" if item.right else None
+        horizontal = None
+    if isinstance(item, Mark):
+        tone = item.tone
+        horizontal = "right" if item.right else horizontal
     name = _look(sheet.parent).named(tone, align, number_format, horizontal)
     if name is not None:
         cell.style = name
@@ -197,9 +205,7 @@ def _cell(sheet: Any, item: Item, align: str | None = None) -> Any:
 def _item_text(item: Item) -> str:
     if isinstance(item, Typed):
         return item.number_format
-    if isinstance(item, int):
-        return str(item)
-    return item.text if isinstance(item, Mark) else item
+    return str(item.text if isinstance(item, Mark) else item)
 
 
 def _print_setup(sheet: Any, *, title_row: bool) -> None:
@@ -336,7 +342,7 @@ def write_pairs(sheet: Any, heading: str, lines: Sequence[tuple[str, Item]]) -> 
         height = text_lines(_item_text(value), value_width)
         if height > 1:
             sheet.row_dimensions[row].height = min(MAX_ROW_HEIGHT, LINE_HEIGHT * height)
-        sheet.append([label, _cell(sheet, value, WRAP)])
+        sheet.append([label, _cell(sheet, value, WRAP, numbers="left")])
 
 
 def move_into_place(tmp: Path, path: Path, what: str, book: Any = None) -> None:

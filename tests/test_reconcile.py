@@ -60,6 +60,12 @@ def test_reconcile_synced_sample_is_clean(kianda: Kianda, sample: Path) -> None:
     )
     assert summary["Rows in sync"] == "42"
     assert summary["Fields differing"] == "0"
+    counts = {line[0]: line[1] for line in _sheet(report, "Summary")[2:] if line[0]}
+    assert (counts["Rows"], counts["Rows in sync"], counts["Fields differing"]) == (
+        45,
+        42,
+        0,
+    )  # numbers, not text
     differences = _sheet(report, "Differences")
     assert (
         differences[1][5] == "No differences: every instance checked matches the sheet."
