@@ -555,19 +555,18 @@ class _Run:
         while self.marked and not self.summary.aborted:
             running = {f for f in self.running if not f.done()}
             if len(running) < len(self.running):
-                answered, self.running = self.running - running, running
-                if any(f.exception() is not None for f in answered):
-                    self._flush(writer, block=False)  # a failure may stop the run
+                self.running = running
+                self._flush(writer, block=False)  # answers first: they may stop the run
                 continue
             if len(self.running) < self.limit:
                 slot = self.marked.popleft()
                 slot.future = pool.submit(self._send, slot.job)  # type: ignore[arg-type]
                 self.running.add(slot.future)
                 continue
-            self._flush(writer, block=False)  # every thread is busy: record meanwhile
             if not (drain or (block and len(self.marked) >= self.limit)):
                 return
             wait(self.running, return_when=FIRST_COMPLETED)
+            self._flush(writer, block=False)
 
     def _flush(self, writer: ResultsWriter, *, block: bool) -> None:
         """Record and write the rows at the head of the queue whose outcome is known."""
