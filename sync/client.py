@@ -16,15 +16,17 @@ import email.utils
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from sync.convert import FieldValue
 from sync.errors import (
@@ -32,6 +34,7 @@ from sync.errors import (
     ApiError,
     ApiRateLimited,
     ApiRejected,
+    ApiSetupError,
     ApiUnavailable,
     ConfigError,
 )
@@ -118,8 +121,12 @@ class KiandaClient:
         answer = self._call("POST", CREATE_PATH, json=body, create=True)
         instance_id = _get(answer, "instanceID")
         if not isinstance(instance_id, str) or not instance_id:
-            raise ApiRejected(
-                "Kianda said the create succeeded but returned no instance ID."
+            # It said yes without saying to what: the instance may well exist.
+            raise ApiUnavailable(
+                "Kianda answered the create without an instance ID, so it may have "
+                "created one. If every row says this, KIANDA_DOMAIN may point at "
+                "another web site.",
+                maybe_sent=True,
             )
         return instance_id
 
@@ -243,13 +250,16 @@ class KiandaClient:
                 f"Kianda at {self.domain} did not answer within {timeout:g} seconds.",
                 maybe_sent=True,
             ) from None
-        except requests.ConnectionError as exc:
-            refused = "NewConnectionError" in repr(exc) or "refused" in str(exc)
+        except requests.exceptions.SSLError as exc:
+            raise _tls_error(self.domain, exc) from None
+        except requests.exceptions.ProxyError:
             raise ApiUnavailable(
-                f"Kianda at {self.domain} could not be reached "
-                f"({'connection refused' if refused else 'connection lost'}).",
-                maybe_sent=not refused,
+                f"The proxy for {self.domain} could not be reached, so nothing was "
+                "sent. Check HTTPS_PROXY / HTTP_PROXY, or add the host to NO_PROXY.",
+                maybe_sent=False,
             ) from None
+        except requests.ConnectionError as exc:
+            raise _connection_error(self.domain, exc) from None
         except requests.RequestException as exc:
             raise ApiUnavailable(
                 f"The request to Kianda failed: {type(exc).__name__}.", maybe_sent=True
@@ -406,6 +416,47 @@ def _settle_environment(session: requests.Session, settings: Settings) -> None:
             "CURL_CA_BUNDLE"
         )
         session.verify = bundle or True
+
+
+def _tls_error(domain: str, exc: requests.exceptions.SSLError) -> ApiError:
+    """An untrusted certificate stops the run; other TLS failures may follow a send.
+
+    Certificates are checked during the handshake, before any byte of the request,
+    so a refused certificate means nothing was sent.
+    """
+    text = str(exc)
+    if "certificate" not in text.lower():
+        return ApiUnavailable(
+            f"The secure connection to {domain} broke off.", maybe_sent=True
+        )
+    found = re.search(r"certificate verify failed: ([^(]+)", text)
+    why = found.group(1).strip() if found else "it could not be verified"
+    return ApiSetupError(
+        f"The TLS certificate of {domain} is not trusted ({why}), so nothing was "
+        "sent. Check KIANDA_DOMAIN; if your organisation uses its own certificate "
+        "authority, set KIANDA_CA_BUNDLE to its certificate file."
+    )
+
+
+def _connection_error(domain: str, exc: requests.ConnectionError) -> ApiUnavailable:
+    """Refused connections and failed name look-ups happen before anything is sent."""
+    cause = exc.args[0] if exc.args else None
+    reason = getattr(cause, "reason", cause)
+    if isinstance(reason, NameResolutionError):
+        host = urlsplit(domain).hostname
+        return ApiUnavailable(
+            f"The address of {host} could not be looked up (DNS), so nothing was "
+            "sent. Check KIANDA_DOMAIN and the network.",
+            maybe_sent=False,
+        )
+    if isinstance(reason, NewConnectionError) or "refused" in str(exc):
+        return ApiUnavailable(
+            f"Kianda at {domain} could not be reached (connection refused).",
+            maybe_sent=False,
+        )
+    return ApiUnavailable(
+        f"Kianda at {domain} could not be reached (connection lost).", maybe_sent=True
+    )
 
 
 def _retry_after_seconds(header: str | None) -> float | None:

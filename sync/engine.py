@@ -35,6 +35,7 @@ from sync.errors import (
     ApiError,
     ApiRateLimited,
     ApiRejected,
+    ApiSetupError,
     ApiUnavailable,
     InputError,
 )
@@ -79,9 +80,9 @@ SWITCH_INTERVAL_SECONDS = 0.0005
 # Rows waiting for an earlier row's answer before the reader pauses.
 MAX_QUEUED_PER_THREAD = 64
 UNKNOWN_MESSAGE = (
-    "The create was sent but no answer came back, so this instance may already exist "
-    "in Kianda. Check Kianda: if it is there, put its ID in the 'Instance ID' column; "
-    "if not, run again with --retry-unknown to create it."
+    "The create was sent but Kianda never confirmed it, so this instance may already "
+    "exist in Kianda. Check Kianda: if it is there, put its ID in the 'Instance ID' "
+    "column; if not, run again with --retry-unknown to create it."
 )
 
 
@@ -555,6 +556,8 @@ class _Run:
         while self.marked and not self.summary.aborted:
             running = {f for f in self.running if not f.done()}
             if len(running) < len(self.running):
+                for future in self.running - running:
+                    self._observe(future)
                 self.running = running
                 self._flush(writer, block=False)  # answers first: they may stop the run
                 continue
@@ -578,7 +581,6 @@ class _Run:
                 if slot.result is None:
                     assert slot.job is not None and slot.future is not None
                     slot.result = self._finish(slot.job, slot.future)
-                    self._count_sent(slot.result)
                 self._write(slot.result, writer)
 
     def _ready(self, slot: _Slot, block: bool) -> bool:
@@ -685,6 +687,9 @@ class _Run:
         """Record a sent row's answer in the ledger and turn it into a result."""
         process, run_id = self.mapping.process, self.summary.run_id
         key = job.converted.key
+        if future in self.running:  # answered, but not yet seen by _feed
+            self.running.discard(future)
+            self._observe(future)
         try:
             instance_id = future.result()
         except ApiError as exc:
@@ -694,7 +699,6 @@ class _Run:
                 self.ledger.forget_pending(process, key or "")
             return self._not_attempted(job)
 
-        self.consecutive_outages = 0
         self.ledger.record_instance(process, key, instance_id, run_id)
         self.ledger.record_sent(instance_id, job.digest, run_id)
         if job.action is Action.CREATE:
@@ -723,19 +727,9 @@ class _Run:
         creating = job.action is Action.CREATE
         maybe_sent = isinstance(exc, ApiUnavailable) and exc.maybe_sent
 
-        if isinstance(exc, ApiRejected):
-            self.consecutive_outages = 0  # Kianda answered: it is up
-        if isinstance(exc, ApiUnavailable | ApiRateLimited):
-            self.consecutive_outages += 1
-            if self.consecutive_outages >= BREAKER_THRESHOLD:
-                self._abort(
-                    f"Kianda failed {self.consecutive_outages} requests in a row, so "
-                    f"it looks down or overloaded. The last failure: {exc}"
-                )
-        if isinstance(exc, ApiAuthError):
+        if isinstance(exc, ApiAuthError | ApiSetupError):  # nothing was sent
             if creating:
                 self.ledger.forget_pending(process, key)
-            self._abort(str(exc))
             return self._not_attempted(job)
         if creating and maybe_sent:
             return RowResult(
@@ -747,12 +741,41 @@ class _Run:
             job.row, job.action, Status.FAILED, str(exc), job.instance_id or ""
         )
 
-    def _count_sent(self, result: RowResult) -> None:
-        """Count a row that was sent; stop the run if too many of them failed."""
-        if result.status is Status.NOT_ATTEMPTED:
+    def _observe(self, future: Future[str | None]) -> None:
+        """Count an answer when it arrives, and stop the run if it says to.
+
+        Answers are counted in the order Kianda gave them, not in the rows' order, so
+        that the breaker and --max-error-rate see failures at once, even while an
+        earlier row still waits for its answer. Each answer is seen once, as its
+        future leaves ``running``.
+        """
+        exc = future.exception()
+        if exc is None:
+            if future.result() is None:
+                return  # not sent: the run was stopped before its turn
+            self.consecutive_outages = 0
+            self._count_sent(failed=False)
             return
+        if isinstance(exc, ApiAuthError | ApiSetupError):
+            self._abort(str(exc))  # no request can succeed
+            return
+        if not isinstance(exc, ApiError):
+            return  # a fault of this program: _finish raises it
+        if isinstance(exc, ApiRejected):
+            self.consecutive_outages = 0  # Kianda answered: it is up
+        if isinstance(exc, ApiUnavailable | ApiRateLimited):
+            self.consecutive_outages += 1
+            if self.consecutive_outages >= BREAKER_THRESHOLD:
+                self._abort(
+                    f"Kianda failed {self.consecutive_outages} requests in a row, so "
+                    f"it looks down or overloaded. The last failure: {exc}"
+                )
+        self._count_sent(failed=True)
+
+    def _count_sent(self, *, failed: bool) -> None:
+        """Count a row that was sent; stop the run if too many of them failed."""
         self.rows_sent += 1
-        if result.status in (Status.FAILED, Status.UNKNOWN):
+        if failed:
             self.rows_sent_failed += 1
         share = self.max_error_rate
         if (

@@ -11,6 +11,7 @@ up in the results workbook. Exceptions are for stopping::
     +-- ApiError                   Kianda could not be used (exit 3)
         +-- ApiUnavailable         no answer: refused, reset, timed out
         +-- ApiAuthError           the login or token was refused (401/403)
+        +-- ApiSetupError          the set-up keeps any request from leaving (TLS)
         +-- ApiRejected            Kianda answered with an error for one request
         +-- ApiRateLimited         429/503 that outlasted the retries
 """
@@ -73,6 +74,14 @@ class ApiUnavailable(ApiError):
 
 class ApiAuthError(ApiError):
     """Kianda refused the credentials (401 after a renewal, 403, or a failed login)."""
+
+
+class ApiSetupError(ApiError):
+    """No request can leave as things are set up (such as an untrusted certificate).
+
+    Nothing reached Kianda, and every other request would fail the same way, so the
+    run stops, like a refused login.
+    """
 
 
 class ApiRejected(ApiError):

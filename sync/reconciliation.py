@@ -257,8 +257,8 @@ _NEVER = (
     "no entry for its key. Run kianda-sync run to create it."
 )
 _PENDING = (
-    "A create was sent for this row but no answer came back, so it may or may not "
-    "exist in Kianda. Run kianda-sync run: it says what to do."
+    "A create was sent for this row but Kianda never confirmed it, so it may or may "
+    "not exist in Kianda. Run kianda-sync run: it says what to do."
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import unicodedata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -67,6 +68,28 @@ class Settings(BaseSettings):
         default = {"https": 443, "http": 80}.get(scheme)
         port = f":{url.port}" if url.port and url.port != default else ""
         return f"{scheme}://{url.hostname.lower()}{port}{url.path.rstrip('/')}"
+
+    @field_validator("token")
+    @classmethod
+    def _clean_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """Drop the spaces and line ends a copy from a file or browser brings along.
+
+        A token is plain ASCII with no spaces; anything else would fail on the first
+        request (or crash inside the HTTP library), so it is refused up front, without
+        showing the token.
+        """
+        if value is None:
+            return None
+        token = value.get_secret_value().strip()
+        bad = next((c for c in token if not ("!" <= c <= "~")), None)
+        if bad is not None:
+            name = unicodedata.name(bad, "control character").lower()
+            raise ValueError(
+                f"the token holds a character a token cannot have (a {name}, at "
+                f"position {token.index(bad) + 1}), often from copying it out of a "
+                "web page or document; copy it again as plain text"
+            )
+        return SecretStr(token)
 
     @field_validator("ca_bundle")
     @classmethod

@@ -441,7 +441,11 @@ def test_client_goes_through_the_proxy_the_environment_names(
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     created = _client(emulator, token=SecretStr(TOKEN)).create("leave", [])
 
-    assert "connection refused" in str(caught.value)
+    assert str(caught.value) == (
+        f"The proxy for {emulator.url} could not be reached, so nothing was sent. "
+        "Check HTTPS_PROXY / HTTP_PROXY, or add the host to NO_PROXY."
+    )
+    assert caught.value.maybe_sent is False
     assert created == "leave-1"
 
 

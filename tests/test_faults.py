@@ -14,6 +14,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import pytest
 import requests
 
 import sync.client
-from sync.emulator import Emulator, Faults, User
+from sync.emulator import Emulator, EmulatorStore, Faults, User
 from sync.emulator.faults import Fault
 from tests.conftest import invoke
 
@@ -360,6 +361,43 @@ def test_breaker_stops_a_run_kianda_keeps_failing(
         f"overloaded. The last failure: {said.format(url=url)}" in run.output
     )
     assert _outcome(sheet) == "aborted"
+
+
+class SlowFirstCreate(EmulatorStore):
+    """An emulator store that holds the first create for two seconds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_process("staff", ["ref", "name", "city"])
+        self.creates = 0
+        self._lock = threading.Lock()
+
+    def record(self, method: str, path: str) -> None:
+        super().record(method, path)
+        if path == "/api/instances/create":
+            with self._lock:
+                self.creates += 1
+                first = self.creates == 1
+            if first:
+                time.sleep(2)
+
+
+def test_breaker_counts_failures_as_they_come_not_behind_a_slow_row(
+    sheet: Sheet, token: str
+) -> None:
+    """Row 1 is slow and every other row fails at once: the run stops after about
+    ten failures, not after every row that fits behind row 1 has been sent."""
+    store = SlowFirstCreate()
+    with Emulator(store, token=token, faults=Faults(rate_503=1.0)) as emulator:
+        run = sheet.run(
+            emulator, KIANDA_TOKEN=token, KIANDA_CONCURRENCY="8", KIANDA_MAX_RETRIES="0"
+        )
+
+    sent = emulator.store.count("POST", "/api/instances/create")
+    assert run.exit_code == 3
+    assert "Kianda failed 10 requests in a row" in run.output
+    assert 10 <= sent <= 10 + 8
+    assert run.statuses == Counter({"failed": sent, "not attempted": ROWS - sent})
 
 
 def test_emulator_command_serves_its_fault_options() -> None:
