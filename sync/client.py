@@ -83,7 +83,7 @@ class KiandaClient:
         settings: Settings,
         *,
         session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not settings.domain:
@@ -92,10 +92,11 @@ class KiandaClient:
         self._settings = settings
         self._session = session or _pooled_session(settings.concurrency)
         _settle_environment(self._session, settings)
-        self._sleep = sleep
+        self._stopping = threading.Event()
+        self._sleep = sleep or self._pause
         self._clock = clock
         self.concurrency = Concurrency(settings.concurrency, clock=clock)
-        self._rate = RateLimit(settings.max_rps, clock=clock, sleep=sleep)
+        self._rate = RateLimit(settings.max_rps, clock=clock, sleep=self._sleep)
         self._token_lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = float("inf")
@@ -110,6 +111,18 @@ class KiandaClient:
     def close(self) -> None:
         """Release pooled connections."""
         self._session.close()
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when :meth:`stop` is called."""
+        self._stopping.wait(seconds)
+
+    def stop(self) -> None:
+        """Make no more retries: a request waiting for one fails with its last error.
+
+        For a run that is stopping, so that Ctrl+C or a stopped run does not wait out
+        (or add to) a busy server's Retry-After.
+        """
+        self._stopping.set()
 
     # --- the API ---------------------------------------------------------------------
 
@@ -184,7 +197,9 @@ class KiandaClient:
                 if (create and exc.maybe_sent) or attempt >= self._settings.max_retries:
                     raise
                 attempt += 1
-                self._backoff(attempt, None, f"{method} {path}: {exc}")
+                why = f"{method} {path} failed: {str(exc).rstrip('.')}"
+                if not self._backoff(attempt, None, why):
+                    raise
                 continue
 
             status = response.status_code
@@ -202,7 +217,9 @@ class KiandaClient:
                     raise _status_error(method, path, response)
                 attempt += 1
                 retry_after = response.headers.get("Retry-After")
-                self._backoff(attempt, retry_after, f"HTTP {status} to {method} {path}")
+                why = f"Kianda answered HTTP {status} to {method} {path}"
+                if not self._backoff(attempt, retry_after, why):
+                    raise _status_error(method, path, response)
                 continue
             return _answer(method, path, response)
 
@@ -265,15 +282,19 @@ class KiandaClient:
                 f"The request to Kianda failed: {type(exc).__name__}.", maybe_sent=True
             ) from None
 
-    def _backoff(self, attempt: int, retry_after: str | None, why: str) -> None:
+    def _backoff(self, attempt: int, retry_after: str | None, why: str) -> bool:
+        """Wait before retry ``attempt``; False when the client was stopped instead."""
+        if self._stopping.is_set():
+            return False
         delay = _retry_after_seconds(retry_after)
         if delay is None:
             delay = FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1)
             delay = min(MAX_BACKOFF_SECONDS, delay)
             delay *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
         self.stats.add("retries")
-        log.info("Kianda answered %s; retry %d in %.1f s", why, attempt, delay)
+        log.info("%s; retry %d in %.1f s", why, attempt, delay)
         self._sleep(delay)
+        return not self._stopping.is_set()
 
     # --- tokens ----------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sync.client import KiandaClient
 from sync.connect import EMULATOR_NAME, EMULATOR_SCOPE, emulated, require_connection
@@ -379,7 +380,6 @@ class _Run:
         self.summary = summary
         self.notice = notice
         self.consecutive_outages = 0
-        self.interrupted = False
         self.max_error_rate = settings.max_error_rate
         self.rows_sent = 0
         self.rows_sent_failed = 0
@@ -405,7 +405,7 @@ class _Run:
 
         with (
             ThreadPoolExecutor(self.limit, thread_name_prefix="send") as pool,
-            _ctrl_c_stops(lambda: self._abort("it was interrupted (Ctrl+C)")),
+            _signals_stop(self._abort),
             _quick_thread_switches(),
         ):
             self._send_all(rows, duplicates, pool, writer)
@@ -429,8 +429,6 @@ class _Run:
     ) -> None:
         """Plan each row and send what needs sending, in batches."""
         for row in rows:
-            if self.interrupted:
-                break  # Ctrl+C: the rows not read yet are left out of the results
             converted = convert_checked(
                 self.bound, row, duplicates, self.table.date1904
             )
@@ -791,10 +789,10 @@ class _Run:
         )
 
     def _abort(self, reason: str) -> None:
-        self.interrupted = self.interrupted or reason.endswith("(Ctrl+C)")
         if not self.summary.aborted:
             self.summary.aborted = reason
             log.error("Stopping the run: %s", reason)
+            self.client.stop()
 
 
 @contextmanager
@@ -817,27 +815,39 @@ def _quick_thread_switches() -> Iterator[None]:
         sys.setswitchinterval(previous)
 
 
-@contextmanager
-def _ctrl_c_stops(stop: Callable[[], None]) -> Iterator[None]:
-    """While the block runs, a first Ctrl+C calls ``stop`` instead of raising.
+STOP_SIGNALS = {
+    signal.SIGINT: "it was interrupted (Ctrl+C)",
+    signal.SIGTERM: "it was asked to stop (SIGTERM, as systemd or timeout send)",
+}
 
-    So the run stops between rows, with what is in flight recorded and the results
-    written, rather than at an arbitrary instruction; a second Ctrl+C stops at once.
-    Outside the main thread (an orchestrator's worker) signals cannot be caught.
+
+@contextmanager
+def _signals_stop(stop: Callable[[str], None]) -> Iterator[None]:
+    """While the block runs, a first Ctrl+C or SIGTERM calls ``stop`` instead.
+
+    So the run stops between rows, with what is in flight recorded, every row in
+    the results and the ledger closed, rather than at an arbitrary instruction; a
+    second signal of the same kind stops at once. Outside the main thread (an
+    orchestrator's worker) signals cannot be caught.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def handler(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGINT, previous)
-        stop()
+    previous: dict[signal.Signals, Any] = {}
 
-    previous = signal.signal(signal.SIGINT, handler)
+    def handler(signum: int, frame: object) -> None:
+        number = signal.Signals(signum)
+        signal.signal(number, previous[number])
+        stop(STOP_SIGNALS[number])
+
+    for number in STOP_SIGNALS:
+        previous[number] = signal.signal(number, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, earlier in previous.items():
+            signal.signal(number, earlier)
 
 
 Progress = Callable[[int, int, int], None]

@@ -463,3 +463,23 @@ def test_client_netrc_entry_does_not_replace_the_token(
 
     assert created == "leave-1"
     assert emulator.store.count("POST", "/api/instances/create") == 1
+
+
+def test_client_stop_ends_a_retry_wait_at_once(emulator: Emulator) -> None:
+    """A request waiting out a 20 s Retry-After fails as soon as the client stops."""
+    emulator.faults.rate_429 = 1.0
+    emulator.faults.retry_after = 20
+    client = KiandaClient(
+        Settings(domain=emulator.url, token=SecretStr(TOKEN), max_retries=5)
+    )
+
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(client.create, "leave", [])
+        while emulator.store.count("POST", "/api/instances/create") == 0:
+            time.sleep(0.01)
+        client.stop()
+        with pytest.raises(ApiRateLimited):
+            waiting.result(timeout=5)  # not after five waits of 20 s
+
+    assert emulator.store.count("POST", "/api/instances/create") == 1
+    assert client.stats.retries == 1

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import openpyxl
+import pytest
 
 from sync.emulator import Emulator, EmulatorStore, Faults
 from tests.conftest import invoke
@@ -388,13 +389,24 @@ def test_ledger_file_is_private(tmp_path: Path) -> None:
     assert ledger.stat().st_mode & 0o777 == 0o600
 
 
-def test_ctrl_c_stops_cleanly_with_results(tmp_path: Path) -> None:
-    """Ctrl+C stops sending, records what was in flight, and writes the results."""
+@pytest.mark.parametrize(
+    ("stop", "said"),
+    [
+        (signal.SIGINT, b"it was interrupted (Ctrl+C)"),
+        (signal.SIGTERM, b"it was asked to stop (SIGTERM, as systemd or timeout send)"),
+    ],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_stop_signal_stops_cleanly_with_every_row_in_the_results(
+    tmp_path: Path, stop: signal.Signals, said: bytes
+) -> None:
+    """Ctrl+C or SIGTERM stops sending, records what was in flight, and writes the
+    results with every input row: the rows not sent are 'not attempted'."""
     source, ledger = tmp_path / "staff.csv", tmp_path / "ledger.sqlite3"
     _write_input(source, 300)
     mapping = _mapping(tmp_path)
     store = KillingStore()
-    store.signal, store.kill_at, store.delay = signal.SIGINT, 40, 0.005
+    store.signal, store.kill_at, store.delay = stop, 40, 0.005
     command = [sys.executable, "-m", "sync", "run", str(mapping), str(source)]
 
     with Emulator(store, token=TOKEN) as emulator:
@@ -414,11 +426,9 @@ def test_ctrl_c_stops_cleanly_with_results(tmp_path: Path) -> None:
 
     statuses = Counter(_statuses(tmp_path / "r.xlsx").values())
     assert code == 3
-    assert b"Stopping the run: it was interrupted (Ctrl+C)" in err
+    assert b"Stopping the run: " + said in err
     assert statuses["created"] >= 39
-    assert statuses["created"] + statuses["not attempted"] == len(
-        _statuses(tmp_path / "r.xlsx")
-    )
+    assert statuses["created"] + statuses["not attempted"] == 300
     assert again.exit_code == 0, again.output
     assert max(_keys_held(store).values()) == 1
     assert len(store.instances("staff")) == 300
