@@ -259,12 +259,12 @@ class KiandaClient:
         except requests.ConnectTimeout:
             raise ApiUnavailable(
                 f"Kianda at {self.domain} did not accept a connection within "
-                f"{timeout:g} seconds.",
+                f"{_seconds(timeout)}.",
                 maybe_sent=False,
             ) from None
         except requests.ReadTimeout:
             raise ApiUnavailable(
-                f"Kianda at {self.domain} did not answer within {timeout:g} seconds.",
+                f"Kianda at {self.domain} did not answer within {_seconds(timeout)}.",
                 maybe_sent=True,
             ) from None
         except requests.exceptions.SSLError as exc:
@@ -480,6 +480,11 @@ def _connection_error(domain: str, exc: requests.ConnectionError) -> ApiUnavaila
     )
 
 
+def _seconds(value: float) -> str:
+    """A number of seconds as a sentence says it: 1 second, 2.5 seconds."""
+    return f"{value:g} second" + ("" if value == 1 else "s")
+
+
 def _retry_after_seconds(header: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (seconds or an HTTP date)."""
     if not header:
@@ -520,8 +525,14 @@ def _server_message(response: requests.Response) -> str:
             value = data.get(key)
             if value:
                 return str(value)[:500].rstrip(". ")
-    if data is None and response.text:
-        return response.text.strip()[:200]
+    text = response.text.strip()
+    if data is None and text.startswith("<"):
+        return (
+            "a web page came back instead of Kianda's answer, so KIANDA_DOMAIN may "
+            "point at another web site"
+        )
+    if data is None and text:
+        return text[:200]
     return ""
 
 
@@ -551,7 +562,10 @@ def _status_error(method: str, path: str, response: requests.Response) -> ApiErr
         )
     if status >= 500:
         return ApiUnavailable(
-            f"Kianda failed with HTTP {status}{said}.", status=status, maybe_sent=True
+            f"Kianda failed with HTTP {status}{said}. Run again later; if this row "
+            "keeps failing, ask your Kianda administrator what the server logged.",
+            status=status,
+            maybe_sent=True,
         )
     return ApiRejected(
         f"Kianda refused the request (HTTP {status}){said}.", status=status

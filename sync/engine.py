@@ -783,9 +783,10 @@ class _Run:
         ):
             return
         self._abort(
-            f"{self.rows_sent_failed} of the first {self.rows_sent} rows sent failed, "
-            f"more than the {share * 100:g}% the maximum error rate allows. The 'Sync "
-            "Message' of those rows says why: often a wrong mapping, or Kianda failing"
+            f"{self.rows_sent_failed} of the first {self.rows_sent} rows sent failed "
+            f"or are unknown, more than the {share * 100:g}% the maximum error rate "
+            "allows. The 'Sync Message' of those rows says why: often a wrong mapping, "
+            "or Kianda failing"
         )
 
     def _abort(self, reason: str) -> None:

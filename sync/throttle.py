@@ -102,8 +102,9 @@ class Concurrency:
         if after < before:
             log.log(
                 level,
-                "Kianda says it is busy: sending at most %d requests at once (was %d)",
+                "Kianda says it is busy: sending at most %d %s at once (was %d)",
                 after,
+                "request" if after == 1 else "requests",
                 before,
             )
         elif after > before:

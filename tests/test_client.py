@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -483,3 +485,37 @@ def test_client_stop_ends_a_retry_wait_at_once(emulator: Emulator) -> None:
 
     assert emulator.store.count("POST", "/api/instances/create") == 1
     assert client.stats.retries == 1
+
+
+def test_client_web_page_instead_of_kianda_says_check_the_domain(
+    emulator: Emulator,
+) -> None:
+    """A web server that is not Kianda answers HTML: the message says so."""
+
+    class WebPage(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            page = b"<html><body><h1>Welcome to nginx!</h1></body></html>"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WebPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        client = KiandaClient(Settings(domain=url, token=SecretStr(TOKEN)))
+        with pytest.raises(ApiRejected) as caught:
+            client.create("leave", [])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert str(caught.value) == (
+        "Kianda refused the request (HTTP 404): a web page came back instead of "
+        "Kianda's answer, so KIANDA_DOMAIN may point at another web site."
+    )

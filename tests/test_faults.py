@@ -304,11 +304,11 @@ def test_max_error_rate_stops_after_the_canary(sheet: Sheet, token: str) -> None
     assert run.statuses == Counter({"created": 15, "unknown": 5, "not attempted": 80})
     assert emulator.store.count(path_prefix="/api/") == 20
     assert (
-        "Stopping the run: 5 of the first 20 rows sent failed, more than the 10% the "
-        "maximum error rate allows." in run.output
+        "Stopping the run: 5 of the first 20 rows sent failed or are unknown, more "
+        "than the 10% the maximum error rate allows." in run.output
     )
     assert run.rows[20]["Sync Message"].startswith(
-        "Not sent: the run was stopped because 5 of the first 20 rows sent failed"
+        "Not sent: the run was stopped because 5 of the first 20 rows sent failed or"
     )
     assert _outcome(sheet) == "aborted"
 
