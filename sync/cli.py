@@ -550,6 +550,11 @@ _SHARE = click.FloatRange(0, 1)
     help="Retry-After seconds of --rate-429 answers.",
 )
 @click.option(
+    "--retry-after-date",
+    is_flag=True,
+    help="Send that Retry-After as an HTTP date instead of seconds.",
+)
+@click.option(
     "--rate-503", type=_SHARE, default=0, help="Share answered 503, not acted on."
 )
 @click.option(
@@ -557,6 +562,18 @@ _SHARE = click.FloatRange(0, 1)
     type=_SHARE,
     default=0,
     help="Share answered 500 after storing the change.",
+)
+@click.option(
+    "--rate-502",
+    type=_SHARE,
+    default=0,
+    help="Share answered 502 (a gateway) after storing the change.",
+)
+@click.option(
+    "--rate-504",
+    type=_SHARE,
+    default=0,
+    help="Share answered 504 (a gateway) after storing the change.",
 )
 @click.option(
     "--rate-reset",
@@ -587,8 +604,11 @@ def emulator(
     rate_429: float,
     rate_429_bare: float,
     retry_after: float,
+    retry_after_date: bool,
     rate_503: float,
     rate_500: float,
+    rate_502: float,
+    rate_504: float,
     rate_reset: float,
     lose_create_answer: float,
     seed: int,
@@ -621,8 +641,11 @@ def emulator(
             rate_429=rate_429,
             rate_429_bare=rate_429_bare,
             retry_after=retry_after,
+            retry_after_date=retry_after_date,
             rate_503=rate_503,
             rate_500=rate_500,
+            rate_502=rate_502,
+            rate_504=rate_504,
             rate_reset=rate_reset,
             lose_create_answer=lose_create_answer,
         )

@@ -304,14 +304,16 @@ def test_client_create_after_503_backs_off_exponentially(
     ("fault", "stored", "said"),
     [
         ("rate_500", 1, "Kianda failed with HTTP 500"),
+        ("rate_502", 1, "Kianda failed with HTTP 502: Bad gateway"),
+        ("rate_504", 1, "Kianda failed with HTTP 504: Gateway timeout"),
         ("rate_reset", 0, "could not be reached (connection lost)"),
     ],
-    ids=["500", "reset"],
+    ids=["500", "502", "504", "reset"],
 )
 def test_client_create_that_may_have_acted_is_never_resent(
     emulator: Emulator, clock: Clock, fault: str, stored: int, said: str
 ) -> None:
-    """After a 500 or a reset, a create is not resent: Kianda may hold it."""
+    """After a 500, 502, 504 or a reset, a create is not resent: Kianda may hold it."""
     setattr(emulator.faults, fault, 1.0)
     client, sleeps = _faulty_client(emulator, clock, max_retries=5)
 
@@ -325,17 +327,93 @@ def test_client_create_that_may_have_acted_is_never_resent(
     assert len(emulator.store.instances("leave")) == stored
 
 
-def test_client_update_after_reset_is_resent(emulator: Emulator, clock: Clock) -> None:
-    """An update whose connection is reset is sent again: repeating it is harmless."""
+@pytest.mark.parametrize("fault", ["rate_reset", "rate_502", "rate_504"])
+def test_client_update_that_may_have_acted_is_resent(
+    emulator: Emulator, clock: Clock, fault: str
+) -> None:
+    """An update after a reset, 502 or 504 is sent again: repeating it is harmless."""
     client, _ = _faulty_client(emulator, clock, max_retries=3)
     instance = client.create("leave", [FieldValue("days", "1", "1")])
-    emulator.faults.rate_reset = 1.0
+    setattr(emulator.faults, fault, 1.0)
 
     with pytest.raises(ApiUnavailable):
         client.update(instance, "leave", [FieldValue("days", "2", "2")])
 
     assert emulator.store.count("PATCH") == 4
     assert client.stats.retries == 3
+
+
+def test_client_update_after_500_is_not_resent(
+    emulator: Emulator, clock: Clock
+) -> None:
+    """A 500 is Kianda failing, not busy: the update fails at once with its message."""
+    client, sleeps = _faulty_client(emulator, clock, max_retries=3)
+    instance = client.create("leave", [FieldValue("days", "1", "1")])
+    emulator.faults.rate_500 = 1.0
+
+    with pytest.raises(ApiUnavailable) as caught:
+        client.update(instance, "leave", [FieldValue("days", "2", "2")])
+
+    assert str(caught.value).startswith("Kianda failed with HTTP 500")
+    assert emulator.store.count("PATCH") == 1
+    assert sleeps.waits == []
+
+
+def test_client_read_after_504_is_resent_and_answers(
+    emulator: Emulator, clock: Clock
+) -> None:
+    """A read that meets a 504 is sent again and returns the instance's fields."""
+    waits: list[float] = []
+
+    def gateway_recovers(seconds: float) -> None:
+        waits.append(seconds)
+        emulator.faults.rate_504 = 0.0
+
+    settings = Settings(domain=emulator.url, token=SecretStr(TOKEN), max_retries=3)
+    client = KiandaClient(settings, clock=clock, sleep=gateway_recovers)
+    instance = client.create("leave", [FieldValue("days", "1", "1")])
+    emulator.faults.rate_504 = 1.0
+
+    assert client.read_fields(instance, ["days"]) == {"days": ("1", "1")}
+    assert emulator.store.count("GET") == 2
+    assert client.stats.retries == 1
+    assert len(waits) == 1
+
+
+def test_client_create_waits_a_retry_after_given_as_a_date(
+    emulator: Emulator, clock: Clock
+) -> None:
+    """Retry-After as an HTTP date is waited out until that time (whole seconds)."""
+    emulator.faults.rate_429 = 1.0
+    emulator.faults.retry_after = 3
+    emulator.faults.retry_after_date = True
+    client, sleeps = _faulty_client(emulator, clock, max_retries=1)
+
+    with pytest.raises(ApiRateLimited):
+        client.create("leave", [FieldValue("days", "1", "1")])
+
+    assert len(sleeps.waits) == 1
+    assert 1.5 <= sleeps.waits[0] <= 3.0
+    assert emulator.store.count("POST", "/api/instances/create") == 2
+
+
+def test_client_create_is_resent_after_a_refused_connection() -> None:
+    """Nothing reached Kianda when the connection was refused: the create is resent."""
+    with Emulator() as emu:
+        url = emu.url
+    waits: list[float] = []
+    client = KiandaClient(
+        Settings(domain=url, token=SecretStr(TOKEN), max_retries=2),
+        sleep=waits.append,
+    )
+
+    with pytest.raises(ApiUnavailable) as caught:
+        client.create("leave", [])
+
+    assert caught.value.maybe_sent is False
+    assert client.stats.retries == 2
+    assert client.stats.requests == 3
+    assert len(waits) == 2
 
 
 def test_client_create_after_read_timeout_is_not_resent(emulator: Emulator) -> None:
@@ -477,8 +555,9 @@ def test_client_stop_ends_a_retry_wait_at_once(emulator: Emulator) -> None:
 
     with ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(client.create, "leave", [])
-        while emulator.store.count("POST", "/api/instances/create") == 0:
-            time.sleep(0.01)
+        deadline = time.monotonic() + 5
+        while client.stats.retries == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the wait for the retry has begun
         client.stop()
         with pytest.raises(ApiRateLimited):
             waiting.result(timeout=5)  # not after five waits of 20 s

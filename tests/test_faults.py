@@ -26,7 +26,7 @@ import requests
 
 import sync.client
 from sync.emulator import Emulator, EmulatorStore, Faults, User
-from sync.emulator.faults import Fault
+from sync.emulator.faults import ACTED_FIRST, Fault
 from tests.conftest import invoke
 
 ROWS = 1000
@@ -41,6 +41,7 @@ fields:
 """
 CITIES = ("Cork", "Galway", "Limerick", "Sligo", "Tralee")
 BUSY = (Fault.RATE_LIMITED, Fault.RATE_LIMITED_BARE, Fault.UNAVAILABLE)
+GATEWAY = (Fault.BAD_GATEWAY, Fault.GATEWAY_TIMEOUT)
 
 
 @pytest.fixture(autouse=True)
@@ -134,8 +135,8 @@ def _stored_refs(emulator: Emulator) -> Counter[str]:
 def _check_creates(run: Run, emulator: Emulator) -> None:
     """Every row ended created or unknown, and the counts agree with the faults."""
     faults = emulator.faults
-    acted_unanswered = faults.count(Fault.LOST_ANSWER) + faults.count(
-        Fault.SERVER_ERROR, "POST"
+    acted_unanswered = faults.count(Fault.LOST_ANSWER) + sum(
+        faults.count(fault, "POST") for fault in ACTED_FIRST
     )
     unanswered = acted_unanswered + faults.count(Fault.RESET, "POST")
     refs = _stored_refs(emulator)
@@ -171,6 +172,12 @@ FAULTS_ALONE = [
     pytest.param({"rate_429_bare": 0.05}, id="429-bare"),
     pytest.param({"rate_503": 0.05}, id="503"),
     pytest.param({"rate_500": 0.03}, id="500"),
+    pytest.param({"rate_502": 0.03}, id="502"),
+    pytest.param({"rate_504": 0.03}, id="504"),
+    pytest.param(
+        {"rate_429": 0.05, "retry_after": 1, "retry_after_date": True},
+        id="429-retry-after-date",
+    ),
     pytest.param({"rate_reset": 0.03}, id="reset"),
     pytest.param({"lose_create_answer": 0.03}, id="lost-answer"),
 ]
@@ -232,6 +239,8 @@ def test_faults_all_together_creates_then_updates(sheet: Sheet) -> None:
         rate_429_bare=0.02,
         rate_503=0.02,
         rate_500=0.02,
+        rate_502=0.01,
+        rate_504=0.01,
         rate_reset=0.02,
         lose_create_answer=0.02,
     )
@@ -254,7 +263,7 @@ def test_faults_all_together_creates_then_updates(sheet: Sheet) -> None:
     failed = during[Fault.SERVER_ERROR, "PATCH"]
     retried = sum(n for (f, _), n in during.items() if f in BUSY)
     retried += sum(n for (f, _), n in during.items() if f is Fault.OVER_CAPACITY)
-    retried += during[Fault.RESET, "PATCH"]
+    retried += sum(during[fault, "PATCH"] for fault in (Fault.RESET, *GATEWAY))
     assert second.statuses == Counter(
         {"updated": ROWS - unknown - failed, "failed": failed, "unknown": unknown}
     )

@@ -20,13 +20,20 @@ fault                     answer                                      acted firs
 ``rate_503``              503 without Retry-After                      never
 ``rate_reset``            connection reset after the request was read  never
 ``rate_500``              500, after the change was stored             yes (writes)
+``rate_502``              502 from a gateway, after the change was     yes (writes)
+                          stored
+``rate_504``              504 from a gateway, after the change was     yes (writes)
+                          stored
 ``lose_create_answer``    a create is stored, then the connection      yes
                           closes without an answer
 ``Emulator(token_ttl)``   401 once a login token has expired           never
 ========================  ==========================================  ============
 
 A 500 acts first because that is the worst case for a client: a failure raised after
-the database write (a rule, a notification) leaves the instance behind. A reset, by
+the database write (a rule, a notification) leaves the instance behind. A 502 or 504
+comes from a gateway in front of Kianda that had passed the request on, so it too may
+follow a stored change. ``retry_after_date`` sends the 429's Retry-After as an HTTP
+date instead of seconds, the other form the header takes. A reset, by
 contrast, happens before acting, so a client cannot tell it from a lost answer and
 must treat both alike. The ``rate_*`` shares are of requests to the API and are
 exclusive: one draw per request picks at most one of them, so they add up.
@@ -53,6 +60,8 @@ class Fault(StrEnum):
     UNAVAILABLE = "503"
     RESET = "reset"
     SERVER_ERROR = "500"
+    BAD_GATEWAY = "502"
+    GATEWAY_TIMEOUT = "504"
     LOST_ANSWER = "lost-answer"
     EXPIRED_TOKEN = "expired-token"  # noqa: S105 - a fault name, not a secret
 
@@ -64,7 +73,11 @@ _DRAWN = (
     Fault.UNAVAILABLE,
     Fault.RESET,
     Fault.SERVER_ERROR,
+    Fault.BAD_GATEWAY,
+    Fault.GATEWAY_TIMEOUT,
 )
+# Drawn faults shown after the request was acted on (a write is stored first).
+ACTED_FIRST = frozenset({Fault.SERVER_ERROR, Fault.BAD_GATEWAY, Fault.GATEWAY_TIMEOUT})
 
 
 @dataclass
@@ -83,8 +96,12 @@ class Faults:
     rate_503: float = 0.0
     rate_reset: float = 0.0
     rate_500: float = 0.0
+    rate_502: float = 0.0
+    rate_504: float = 0.0
     retry_after: float = 1.0
     """Seconds in the Retry-After header of ``rate_429`` answers."""
+    retry_after_date: bool = False
+    """Send that Retry-After as an HTTP date, ``retry_after`` seconds from now."""
     lose_create_answer: float = 0.0
     """Share of creates that are stored, then answered by a dropped connection."""
     lose_create_answer_if: Callable[[FieldsTable], bool] | None = None
@@ -110,6 +127,8 @@ class Faults:
             Fault.UNAVAILABLE: self.rate_503,
             Fault.RESET: self.rate_reset,
             Fault.SERVER_ERROR: self.rate_500,
+            Fault.BAD_GATEWAY: self.rate_502,
+            Fault.GATEWAY_TIMEOUT: self.rate_504,
         }.get(fault, 0.0)
 
     def count(self, fault: Fault, method: str | None = None) -> int:

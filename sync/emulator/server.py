@@ -25,7 +25,7 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 import yaml
 
-from sync.emulator.faults import Fault, Faults
+from sync.emulator.faults import ACTED_FIRST, Fault, Faults
 from sync.emulator.store import EmulatorError, EmulatorStore
 
 logger = logging.getLogger(__name__)
@@ -38,6 +38,11 @@ BAD_LOGIN = {
 }
 BUSY = "The server is busy; try again later."
 FAILED = "An error has occurred."
+_ACTED_FIRST_ANSWERS = {
+    Fault.SERVER_ERROR: (500, FAILED),
+    Fault.BAD_GATEWAY: (502, "Bad gateway: the upstream server failed."),
+    Fault.GATEWAY_TIMEOUT: (504, "Gateway timeout: the upstream server was too slow."),
+}
 MAX_BODY = 16 * 1024 * 1024
 # Expired tokens are remembered this long, so a late request with one is still told
 # apart (and counted) from a request with a token that was never issued.
@@ -411,10 +416,10 @@ class Emulator:
         try:
             time.sleep(faults.delay())
             fault = faults.draw()
-            if fault is not None and fault is not Fault.SERVER_ERROR:
+            if fault is not None and fault not in ACTED_FIRST:
                 faults.note(fault, method)
             if fault is Fault.RATE_LIMITED:
-                wait = {"Retry-After": f"{faults.retry_after:g}"}
+                wait = {"Retry-After": _retry_after(faults)}
                 raise EmulatorError(429, BUSY, body={"message": BUSY}, headers=wait)
             if fault in (Fault.RATE_LIMITED_BARE, Fault.UNAVAILABLE):
                 status = 429 if fault is Fault.RATE_LIMITED_BARE else 503
@@ -422,9 +427,10 @@ class Emulator:
             if fault is Fault.RESET:
                 raise _DropConnection(reset=True)
             answer = self._route(method, url, auth, body)
-            if fault is Fault.SERVER_ERROR:
+            if fault in ACTED_FIRST:
                 faults.note(fault, method)
-                raise EmulatorError(500, FAILED, body={"message": FAILED})
+                status, message = _ACTED_FIRST_ANSWERS[fault]
+                raise EmulatorError(status, message, body={"message": message})
             return answer
         finally:
             faults.leave()
@@ -574,3 +580,10 @@ def _allow(method: str, *allowed: str) -> None:
             f"The requested resource does not support http method '{method}'.",
             headers={"Allow": ", ".join(allowed)},
         )
+
+
+def _retry_after(faults: Faults) -> str:
+    """The Retry-After of a 429: seconds, or the HTTP date that many seconds ahead."""
+    if faults.retry_after_date:
+        return formatdate(time.time() + faults.retry_after, usegmt=True)
+    return f"{faults.retry_after:g}"
