@@ -57,7 +57,8 @@ _FOR_STATUS = {
     ),
     Status.UNKNOWN: (
         "Look for this row's instance in Kianda. If it is there, copy its ID into the "
-        "'Instance ID' column; if not, run again with --retry-unknown."
+        "'Instance ID' column (this results file can be the next input). Then run "
+        "again with --retry-unknown: it creates only the rows still without an ID."
     ),
     Status.NOT_ATTEMPTED: (
         "Fix what stopped the run (the message says what), then run again: this row "

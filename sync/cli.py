@@ -87,7 +87,7 @@ def cli(
     """
     from sync.logs import configure
 
-    ctx.obj = {"verbose": verbose}
+    ctx.obj = {"verbose": verbose, "log_file": log_file}
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     configure(level, log_format, log_file)
 
@@ -141,9 +141,17 @@ def _print_summary(summary: RunSummary, verb: str) -> None:
         f"{verb} {summary.rows} rows of {summary.input_path}: " + ", ".join(parts)
     )
     if summary.aborted:
+        # The reason is in the log; repeat it only when the log went to a file.
+        root = click.get_current_context().find_root().obj or {}
+        log_file = root.get("log_file")
+        why = (
+            f"because {summary.aborted.rstrip('.')} (log: {log_file})"
+            if log_file
+            else "(see the error above)"
+        )
         click.echo(
-            "The run was stopped part-way (see the error above); rows it did not "
-            "send are marked 'not attempted'. Run again once the problem is fixed."
+            f"The run was stopped part-way {why}; rows it did not send are marked "
+            "'not attempted'. Run again once the problem is fixed."
         )
     if summary.results_path is not None:
         click.echo(f"Results: {summary.results_path}")
@@ -158,9 +166,13 @@ def _print_summary(summary: RunSummary, verb: str) -> None:
             if csv
             else "the 'Needs attention' sheet of the results"
         )
+        fix = "the sheet"
+        if summary.aborted:
+            bad_rows = s[Status.INVALID] + s[Status.FAILED]
+            fix = ("the sheet and " if bad_rows else "") + "what stopped the run"
         click.echo(
             f"{needs} {'row needs' if needs == 1 else 'rows need'} attention: see "
-            f"{where}, fix the sheet and run again."
+            f"{where}, fix {fix} and run again."
         )
 
 

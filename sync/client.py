@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import os
 import random
 import re
@@ -35,6 +36,7 @@ from sync.errors import (
     ApiRateLimited,
     ApiRejected,
     ApiSetupError,
+    ApiStopped,
     ApiUnavailable,
     ConfigError,
 )
@@ -49,6 +51,8 @@ NOT_ACTED_STATUSES = frozenset({429, 503})
 # Renew a login token this long before Kianda says it expires (its life is ~299 s).
 RENEW_MARGIN_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 60.0
+# The longest Retry-After honoured; asked to wait longer, the request gives up.
+MAX_RETRY_AFTER_SECONDS = 300.0
 # The first retry waits about this long (with jitter); each further one twice as long.
 FIRST_BACKOFF_SECONDS = 0.5
 USER_AGENT = "kianda-sync"
@@ -186,7 +190,11 @@ class KiandaClient:
     def _call(
         self, method: str, path: str, *, create: bool = False, **kwargs: Any
     ) -> Any:
-        """Send one request with retries and token renewal; return the JSON answer."""
+        """Send one request with retries and token renewal; return the JSON answer.
+
+        A request that waits to be resent when the client is stopped raises
+        ApiStopped if Kianda cannot have acted on it, else its last error.
+        """
         url = self.domain + path
         renewed = False
         attempt = 0
@@ -199,7 +207,7 @@ class KiandaClient:
                 attempt += 1
                 why = f"{method} {path} failed: {str(exc).rstrip('.')}"
                 if not self._backoff(attempt, None, why):
-                    raise
+                    raise exc if exc.maybe_sent else _stopped(exc) from None
                 continue
 
             status = response.status_code
@@ -215,11 +223,14 @@ class KiandaClient:
                 acted = status not in NOT_ACTED_STATUSES
                 if (create and acted) or attempt >= self._settings.max_retries:
                     raise _status_error(method, path, response)
+                asked = _retry_after_seconds(response.headers.get("Retry-After"))
+                if asked is not None and asked > MAX_RETRY_AFTER_SECONDS:
+                    raise _wait_too_long(status, asked)
                 attempt += 1
-                retry_after = response.headers.get("Retry-After")
                 why = f"Kianda answered HTTP {status} to {method} {path}"
-                if not self._backoff(attempt, retry_after, why):
-                    raise _status_error(method, path, response)
+                if not self._backoff(attempt, asked, why):
+                    error = _status_error(method, path, response)
+                    raise error if acted else _stopped(error)
                 continue
             return _answer(method, path, response)
 
@@ -282,19 +293,28 @@ class KiandaClient:
                 f"The request to Kianda failed: {type(exc).__name__}.", maybe_sent=True
             ) from None
 
-    def _backoff(self, attempt: int, retry_after: str | None, why: str) -> bool:
-        """Wait before retry ``attempt``; False when the client was stopped instead."""
+    def _backoff(self, attempt: int, asked: float | None, why: str) -> bool:
+        """Wait before retry ``attempt``; False when the client was stopped instead.
+
+        ``asked`` is the wait Kianda's Retry-After gave, if any; else the wait doubles
+        with each attempt, with jitter so that threads do not retry in step. A retry
+        is counted only once its wait is over and it really goes out.
+        """
         if self._stopping.is_set():
             return False
-        delay = _retry_after_seconds(retry_after)
-        if delay is None:
+        if asked is not None:
+            delay = asked
+            log.info("%s; retry %d in %.1f s, as Kianda asked", why, attempt, delay)
+        else:
             delay = FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1)
             delay = min(MAX_BACKOFF_SECONDS, delay)
             delay *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
-        self.stats.add("retries")
-        log.info("%s; retry %d in %.1f s", why, attempt, delay)
+            log.info("%s; retry %d in %.1f s", why, attempt, delay)
         self._sleep(delay)
-        return not self._stopping.is_set()
+        if self._stopping.is_set():
+            return False
+        self.stats.add("retries")
+        return True
 
     # --- tokens ----------------------------------------------------------------------
 
@@ -476,7 +496,8 @@ def _connection_error(domain: str, exc: requests.ConnectionError) -> ApiUnavaila
             maybe_sent=False,
         )
     return ApiUnavailable(
-        f"Kianda at {domain} could not be reached (connection lost).", maybe_sent=True
+        f"The connection to Kianda at {domain} broke before its answer came.",
+        maybe_sent=True,
     )
 
 
@@ -490,14 +511,36 @@ def _retry_after_seconds(header: str | None) -> float | None:
     if not header:
         return None
     try:
-        return min(MAX_BACKOFF_SECONDS, max(0.0, float(header)))
+        seconds = float(header)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(header)
-    except (TypeError, ValueError):
+        try:
+            when = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    if not math.isfinite(seconds):
         return None
-    return min(MAX_BACKOFF_SECONDS, max(0.0, when.timestamp() - time.time()))
+    return max(0.0, seconds)
+
+
+def _wait_too_long(status: int, seconds: float) -> ApiRateLimited:
+    """Kianda asked for a longer pause than a run waits out."""
+    limit = MAX_RETRY_AFTER_SECONDS / 60
+    return ApiRateLimited(
+        f"Kianda answered HTTP {status} (busy) and asked to wait "
+        f"{_seconds(round(seconds))} before sending again, longer than the "
+        f"{limit:g} minutes kianda-sync waits. Run again after that.",
+        status=status,
+    )
+
+
+def _stopped(error: ApiError) -> ApiStopped:
+    """A request left waiting for its retry by a stopping run: it was never acted on."""
+    return ApiStopped(
+        f"Not sent: the run stopped while this request waited to be sent again "
+        f"({str(error).rstrip('.')}).",
+        status=error.status,
+    )
 
 
 def _json(response: requests.Response) -> Any:
@@ -556,8 +599,8 @@ def _status_error(method: str, path: str, response: requests.Response) -> ApiErr
         )
     if status in NOT_ACTED_STATUSES:
         return ApiRateLimited(
-            f"Kianda kept answering HTTP {status} (busy){said}. Try again later or "
-            "with a lower --concurrency.",
+            f"Kianda kept answering HTTP {status} (busy){said}. Run again later, or "
+            "with a lower --concurrency or --max-rps.",
             status=status,
         )
     if status >= 500:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import signal
 import sys
 import threading
@@ -37,7 +38,9 @@ from sync.errors import (
     ApiRateLimited,
     ApiRejected,
     ApiSetupError,
+    ApiStopped,
     ApiUnavailable,
+    ExitCode,
     InputError,
 )
 from sync.headers import check_headers
@@ -82,8 +85,13 @@ SWITCH_INTERVAL_SECONDS = 0.0005
 MAX_QUEUED_PER_THREAD = 64
 UNKNOWN_MESSAGE = (
     "The create was sent but Kianda never confirmed it, so this instance may already "
-    "exist in Kianda. Check Kianda: if it is there, put its ID in the 'Instance ID' "
-    "column; if not, run again with --retry-unknown to create it."
+    "exist in Kianda. Look for it there: if it is there, put its ID in the 'Instance "
+    "ID' column; then run again with --retry-unknown, which creates only the rows "
+    "still without an ID."
+)
+CREATED_AGAIN_MESSAGE = (
+    "Created again by --retry-unknown: the earlier create of this row was never "
+    "confirmed."
 )
 
 
@@ -110,6 +118,8 @@ class _Job:
     action: Action
     instance_id: str | None
     digest: str
+    again: bool = False
+    """A create sent again by --retry-unknown."""
 
 
 @dataclass
@@ -400,6 +410,7 @@ class _Run:
         """Plan, send and record every row, writing results in input order."""
         summary = self.summary
         self._warn_if_unknown_here()
+        self._warn_of_retry_unknown()
         if not self.options.dry_run:
             self._start(summary)
 
@@ -414,11 +425,28 @@ class _Run:
 
         summary.requests = self.client.stats.requests
         summary.retries = self.client.stats.retries
+        self._log_pushback()
         if not self.options.dry_run:
             counts = {s.value: n for s, n in summary.statuses.items()}
             outcome = "aborted" if summary.aborted else "finished"
             with self.ledger.durable():
                 self.ledger.finish_run(summary.run_id, counts, outcome)
+
+    def _log_pushback(self) -> None:
+        """Say in the cron log how much Kianda pushed back, once, at the end."""
+        limits = self.client.concurrency
+        if not limits.busy_answers:
+            return
+        log.info(
+            "Kianda answered busy %d %s; requests in flight went down to %d (of %d) "
+            "and ended at %d",
+            limits.busy_answers,
+            "time" if limits.busy_answers == 1 else "times",
+            limits.lowest,
+            limits.ceiling,
+            limits.limit,
+            extra={"run_id": self.summary.run_id},
+        )
 
     def _send_all(
         self,
@@ -490,6 +518,26 @@ class _Run:
                 "another ledger (for example beside a mapping in another folder), stop "
                 "now (Ctrl+C) and point --ledger at it."
             )
+
+    def _warn_of_retry_unknown(self) -> None:
+        """Say what --retry-unknown is about to do: it cannot tell stored from lost.
+
+        Kianda has no search, so a create that was never confirmed cannot be looked
+        up; a person must have copied the IDs of those Kianda holds into the sheet.
+        """
+        if not self.options.retry_unknown:
+            return
+        pending = self.ledger.pending_count(self.mapping.process)
+        if not pending:
+            return
+        rows = "row" if pending == 1 else "rows"
+        self.notice(
+            f"--retry-unknown: {pending} {rows} of '{self.mapping.process}' had a "
+            "create Kianda never confirmed. Those with an 'Instance ID' in the sheet "
+            "are updated; the others are created again, so any of them Kianda did "
+            "store will exist twice. If you have not looked for them in Kianda yet, "
+            "stop now (Ctrl+C)."
+        )
 
     def _start(self, summary: RunSummary) -> None:
         """Record the run, and say so if this very file was synced here before."""
@@ -617,6 +665,7 @@ class _Run:
             converted.fields, mapping.process, mapping.trigger_field, mapping.status
         )
         instance_id = converted.instance_id
+        entry = None
         if instance_id is None and converted.key is not None:
             entry = self.ledger.lookup(mapping.process, converted.key)
             if entry is not None and entry.state is KeyState.PENDING:
@@ -629,6 +678,7 @@ class _Run:
 
         if instance_id is None:
             job = _Job(row, converted, Action.CREATE, None, digest)
+            job.again = entry is not None and entry.state is KeyState.PENDING
         else:
             if mapping.on_existing is OnExisting.SKIP:
                 return RowResult(
@@ -700,7 +750,8 @@ class _Run:
         self.ledger.record_instance(process, key, instance_id, run_id)
         self.ledger.record_sent(instance_id, job.digest, run_id)
         if job.action is Action.CREATE:
-            return RowResult(job.row, job.action, Status.CREATED, "", instance_id)
+            said = CREATED_AGAIN_MESSAGE if job.again else ""
+            return RowResult(job.row, job.action, Status.CREATED, said, instance_id)
         return RowResult(
             job.row, job.action, Status.UPDATED, self._kept(job), instance_id
         )
@@ -725,7 +776,7 @@ class _Run:
         creating = job.action is Action.CREATE
         maybe_sent = isinstance(exc, ApiUnavailable) and exc.maybe_sent
 
-        if isinstance(exc, ApiAuthError | ApiSetupError):  # nothing was sent
+        if isinstance(exc, ApiAuthError | ApiSetupError | ApiStopped):  # not acted on
             if creating:
                 self.ledger.forget_pending(process, key)
             return self._not_attempted(job)
@@ -757,16 +808,17 @@ class _Run:
         if isinstance(exc, ApiAuthError | ApiSetupError):
             self._abort(str(exc))  # no request can succeed
             return
-        if not isinstance(exc, ApiError):
-            return  # a fault of this program: _finish raises it
+        if not isinstance(exc, ApiError) or isinstance(exc, ApiStopped):
+            return  # a fault of this program (_finish raises it), or never sent
         if isinstance(exc, ApiRejected):
             self.consecutive_outages = 0  # Kianda answered: it is up
         if isinstance(exc, ApiUnavailable | ApiRateLimited):
             self.consecutive_outages += 1
             if self.consecutive_outages >= BREAKER_THRESHOLD:
                 self._abort(
-                    f"Kianda failed {self.consecutive_outages} requests in a row, so "
-                    f"it looks down or overloaded. The last failure: {exc}"
+                    f"Kianda failed {self.consecutive_outages} rows in a row, each "
+                    "after its retries, so it looks down or overloaded. Run again "
+                    f"once it is back. The last failure: {exc}"
                 )
         self._count_sent(failed=True)
 
@@ -822,25 +874,36 @@ STOP_SIGNALS = {
 }
 
 
+SECOND_SIGNAL_MESSAGE = (
+    "Stopped at once on a second stop signal, without waiting for the requests in "
+    "flight: no results file was written. Run the same command again; rows whose "
+    "answer did not arrive show 'unknown' there, with what to check.\n"
+)
+
+
 @contextmanager
 def _signals_stop(stop: Callable[[str], None]) -> Iterator[None]:
     """While the block runs, a first Ctrl+C or SIGTERM calls ``stop`` instead.
 
     So the run stops between rows, with what is in flight recorded, every row in
-    the results and the ledger closed, rather than at an arbitrary instruction; a
-    second signal of the same kind stops at once. Outside the main thread (an
-    orchestrator's worker) signals cannot be caught.
+    the results and the ledger closed, rather than at an arbitrary instruction. A
+    second signal ends the process at once (exit 3): the ledger's pending marks make
+    the rows in flight ``unknown`` next time, so nothing is created twice. Outside
+    the main thread (an orchestrator's worker) signals cannot be caught.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     previous: dict[signal.Signals, Any] = {}
+    stopping = threading.Event()
 
     def handler(signum: int, frame: object) -> None:
-        number = signal.Signals(signum)
-        signal.signal(number, previous[number])
-        stop(STOP_SIGNALS[number])
+        if stopping.is_set():
+            os.write(2, SECOND_SIGNAL_MESSAGE.encode())  # stderr, even if replaced
+            os._exit(ExitCode.ABORTED)
+        stopping.set()
+        stop(STOP_SIGNALS[signal.Signals(signum)])
 
     for number in STOP_SIGNALS:
         previous[number] = signal.signal(number, handler)

@@ -14,6 +14,7 @@ up in the results workbook. Exceptions are for stopping::
         +-- ApiSetupError          the set-up keeps any request from leaving (TLS)
         +-- ApiRejected            Kianda answered with an error for one request
         +-- ApiRateLimited         429/503 that outlasted the retries
+        +-- ApiStopped             waiting to be resent when the run was stopped
 """
 
 from __future__ import annotations
@@ -90,3 +91,11 @@ class ApiRejected(ApiError):
 
 class ApiRateLimited(ApiError):
     """Kianda kept answering 429/503 after every retry."""
+
+
+class ApiStopped(ApiError):
+    """A request waited to be sent again when the run was stopped.
+
+    Its last try was refused before Kianda acted on it (429, 503, a refused
+    connection), so the row was in effect never sent: it is ``not attempted``.
+    """

@@ -284,6 +284,14 @@ class Ledger:
         )
         return [str(scope) for (scope,) in rows]
 
+    def pending_count(self, process: str) -> int:
+        """How many creates of this process were sent and never confirmed."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM keys WHERE scope=? AND process=? AND state=?",
+            (self.scope, process, KeyState.PENDING),
+        ).fetchone()
+        return int(row[0])
+
     def mark_pending(self, process: str, row_key: str, run_id: str) -> None:
         """Record that a create for this key is about to be sent."""
         self._db.execute(

@@ -65,7 +65,7 @@ class RunLock:
             note = json.loads(self._note.read_text(encoding="utf-8"))
             return (
                 f"run {note['run_id']}, process {note['pid']}, started "
-                f"{note['started']} UTC"
+                f"{str(note['started']).replace('+00:00', '').replace('T', ' ')} UTC"
             )
         except (OSError, ValueError, KeyError, TypeError):
             return "its details are not known"

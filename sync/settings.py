@@ -44,11 +44,11 @@ class Settings(BaseSettings):
     password: SecretStr | None = None
     subscription_id: str | None = None
     patch_path: str = "/api/instances/{name}/update"
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     concurrency: int = Field(default=8, ge=1, le=256)
     max_retries: int = Field(default=5, ge=0, le=50)
-    max_rps: float | None = Field(default=None, gt=0)
-    max_error_rate: float | None = Field(default=None, ge=0, le=1)
+    max_rps: float | None = Field(default=None, ge=0.01, allow_inf_nan=False)
+    max_error_rate: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     ledger: Path | None = None
     ca_bundle: Path | None = None
     allow_insecure_http: bool = False
@@ -128,13 +128,24 @@ class Settings(BaseSettings):
     @field_validator("max_error_rate", mode="before")
     @classmethod
     def _percent(cls, value: object) -> object:
-        """Accept a share (0.05) or a percentage (5%)."""
-        if isinstance(value, str) and value.strip().endswith("%"):
-            try:
-                return float(value.strip()[:-1]) / 100
-            except ValueError:
-                raise ValueError("write a share such as 0.05, or 5%") from None
-        return value
+        """Accept a share (0.05) or a percentage (5%), and nothing beyond all rows."""
+        if value is None or isinstance(value, float | int):
+            return value  # checked by the field's bounds
+        text = str(value).strip()
+        if not text:
+            return None
+        try:
+            share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        except ValueError:
+            raise ValueError(
+                f"'{text}' is not a share; write one such as 0.05, or 5%"
+            ) from None
+        if not 0 <= share <= 1:
+            raise ValueError(
+                f"'{text}' is not between 0 and 1 (0% and 100%); write a share such "
+                "as 0.05, or 5%"
+            )
+        return share
 
     @field_validator("patch_path")
     @classmethod
@@ -159,6 +170,12 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+# Settings that `kianda-sync run` also takes as an option of the same name.
+_OPTIONS = frozenset(
+    {"concurrency", "max_rps", "max_error_rate", "ledger", "allow_insecure_http"}
+)
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning validation errors into one readable ConfigError."""
     _warn_unknown_variables()
@@ -170,7 +187,12 @@ def load_settings(**overrides: Any) -> Settings:
         for error in exc.errors():
             message = str(error["msg"]).removeprefix("Value error, ")
             if error["loc"]:
-                name = "KIANDA_" + "_".join(str(part) for part in error["loc"]).upper()
+                field = "_".join(str(part) for part in error["loc"])
+                name = (
+                    "--" + field.replace("_", "-")
+                    if field in given and field in _OPTIONS
+                    else f"KIANDA_{field.upper()}"
+                )
                 message = f"{name}: {message}"
             problems.append(message)
         raise ConfigError(

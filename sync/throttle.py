@@ -66,6 +66,10 @@ class Concurrency:
         self._clock = clock
         self._last_info = -float("inf")
         self._limit = float(ceiling)
+        self.lowest = ceiling
+        """The lowest the limit went."""
+        self.busy_answers = 0
+        """Answers that said Kianda was busy."""
         self._in_flight = 0
         # Bumped at each decrease, so that answers to requests sent before it (which
         # were sent under the old limit) do not decrease it again.
@@ -91,9 +95,11 @@ class Concurrency:
         with self._changed:
             self._in_flight -= 1
             before = int(self._limit)
+            self.busy_answers += busy
             if busy and ticket == self._epoch:
                 self._epoch += 1
                 self._limit = max(1.0, self._limit * DECREASE_FACTOR)
+                self.lowest = min(self.lowest, int(self._limit))
             elif ok and self._limit < self.ceiling:
                 self._limit = min(self.ceiling, self._limit + 1 / int(self._limit))
             after = int(self._limit)

@@ -15,7 +15,13 @@ from pydantic import SecretStr
 from sync.client import KiandaClient
 from sync.convert import FieldValue
 from sync.emulator import Emulator, EmulatorStore, User
-from sync.errors import ApiAuthError, ApiRateLimited, ApiRejected, ApiUnavailable
+from sync.errors import (
+    ApiAuthError,
+    ApiRateLimited,
+    ApiRejected,
+    ApiStopped,
+    ApiUnavailable,
+)
 from sync.settings import Settings
 
 TOKEN = "static-test-token"
@@ -306,7 +312,7 @@ def test_client_create_after_503_backs_off_exponentially(
         ("rate_500", 1, "Kianda failed with HTTP 500"),
         ("rate_502", 1, "Kianda failed with HTTP 502: Bad gateway"),
         ("rate_504", 1, "Kianda failed with HTTP 504: Gateway timeout"),
-        ("rate_reset", 0, "could not be reached (connection lost)"),
+        ("rate_reset", 0, "broke before its answer came"),
     ],
     ids=["500", "502", "504", "reset"],
 )
@@ -395,6 +401,42 @@ def test_client_create_waits_a_retry_after_given_as_a_date(
     assert len(sleeps.waits) == 1
     assert 1.5 <= sleeps.waits[0] <= 3.0
     assert emulator.store.count("POST", "/api/instances/create") == 2
+
+
+def test_client_waits_a_long_retry_after_in_full(
+    emulator: Emulator, clock: Clock
+) -> None:
+    """A Retry-After of four minutes is waited out as asked, not cut short."""
+    emulator.faults.rate_429 = 1.0
+    emulator.faults.retry_after = 240
+    client, sleeps = _faulty_client(emulator, clock, max_retries=1)
+
+    with pytest.raises(ApiRateLimited):
+        client.create("leave", [FieldValue("days", "1", "1")])
+
+    assert sleeps.waits == [240.0]
+    assert emulator.store.count("POST", "/api/instances/create") == 2
+
+
+def test_client_gives_up_when_asked_to_wait_longer_than_five_minutes(
+    emulator: Emulator, clock: Clock
+) -> None:
+    """Asked to wait an hour, the row fails at once and the message says so."""
+    emulator.faults.rate_429 = 1.0
+    emulator.faults.retry_after = 3600
+    client, sleeps = _faulty_client(emulator, clock, max_retries=5)
+
+    with pytest.raises(ApiRateLimited) as caught:
+        client.create("leave", [FieldValue("days", "1", "1")])
+
+    assert sleeps.waits == []
+    assert client.stats.retries == 0
+    assert emulator.store.count("POST", "/api/instances/create") == 1
+    assert str(caught.value) == (
+        "Kianda answered HTTP 429 (busy) and asked to wait 3600 seconds before "
+        "sending again, longer than the 5 minutes kianda-sync waits. Run again after "
+        "that."
+    )
 
 
 def test_client_create_is_resent_after_a_refused_connection() -> None:
@@ -546,7 +588,8 @@ def test_client_netrc_entry_does_not_replace_the_token(
 
 
 def test_client_stop_ends_a_retry_wait_at_once(emulator: Emulator) -> None:
-    """A request waiting out a 20 s Retry-After fails as soon as the client stops."""
+    """A create waiting out a 20 s Retry-After ends as soon as the client stops, as
+    not sent (Kianda refused it before acting), and no retry is counted."""
     emulator.faults.rate_429 = 1.0
     emulator.faults.retry_after = 20
     client = KiandaClient(
@@ -556,14 +599,20 @@ def test_client_stop_ends_a_retry_wait_at_once(emulator: Emulator) -> None:
     with ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(client.create, "leave", [])
         deadline = time.monotonic() + 5
-        while client.stats.retries == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)  # until the wait for the retry has begun
+        while emulator.store.count("POST", "/api/instances/create") == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)  # until the first try has been answered 429
         client.stop()
-        with pytest.raises(ApiRateLimited):
+        with pytest.raises(ApiStopped) as caught:
             waiting.result(timeout=5)  # not after five waits of 20 s
 
     assert emulator.store.count("POST", "/api/instances/create") == 1
-    assert client.stats.retries == 1
+    assert client.stats.retries == 0
+    assert str(caught.value) == (
+        "Not sent: the run stopped while this request waited to be sent again "
+        "(Kianda kept answering HTTP 429 (busy): Too many requests. Run again later, "
+        "or with a lower --concurrency or --max-rps)."
+    )
 
 
 def test_client_web_page_instead_of_kianda_says_check_the_domain(

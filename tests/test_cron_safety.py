@@ -9,9 +9,11 @@ from __future__ import annotations
 import csv
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -170,6 +172,62 @@ def test_lost_create_answers_are_unknown_not_duplicated(tmp_path: Path) -> None:
     assert len(store.instances("staff")) == 200 + lost
 
 
+def test_retry_unknown_creates_only_the_rows_still_without_an_id(
+    tmp_path: Path,
+) -> None:
+    """The advised way out of 'unknown': copy the IDs of the instances found in
+    Kianda into the sheet, then --retry-unknown updates those and creates only the
+    ones Kianda does not hold, so every key ends up in Kianda once."""
+    source, ledger = tmp_path / "staff.csv", tmp_path / "ledger.sqlite3"
+    _write_input(source, 200)
+    mapping = _mapping(tmp_path)
+    store = EmulatorStore()
+    store.add_process("staff", ["employeeId", "name", "team"])
+    faults = Faults(seed=11, lose_create_answer=0.1)
+    results = tmp_path / "r.xlsx"
+
+    with Emulator(store, token=TOKEN, faults=faults) as emulator:
+        env = _env(emulator, ledger)
+        invoke(["run", str(mapping), str(source), "-o", str(results)], env)
+        faults.lose_create_answer = 0.0
+        unknown = sorted(r for r, s in _statuses(results).items() if s == "unknown")
+        # The person finds the first half in Kianda; the others were never stored
+        # there (as when the connection broke before the create arrived).
+        held = {
+            inst["fields"]["employeeId"]["value"]: instance_id
+            for instance_id, inst in store.instances("staff").items()
+        }
+        found = unknown[: len(unknown) // 2]
+        for number in unknown[len(unknown) // 2 :]:
+            store.remove(held[f"{number - 2:06d}"])
+        with source.open(encoding="utf-8", newline="") as handle:
+            lines = list(csv.reader(handle))
+        lines[0].append("Instance ID")
+        for number, line in enumerate(lines[1:], start=2):
+            line.append(held[line[0]] if number in found else "")
+        with source.open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle).writerows(lines)
+        creates_before = store.count("POST", "/api/instances/create")
+        again = invoke(
+            ["run", str(mapping), str(source), "-o", str(results), "--retry-unknown"],
+            env,
+        )
+        statuses = _statuses(results)
+
+    assert len(unknown) >= 4
+    assert again.exit_code == 0, again.output
+    assert (
+        f"--retry-unknown: {len(unknown)} rows of 'staff' had a create Kianda never "
+        "confirmed. Those with an 'Instance ID' in the sheet are updated; the others "
+        "are created again"
+    ) in again.output
+    assert Counter(statuses[n] for n in found) == {"updated": len(found)}
+    missing = len(unknown) - len(found)
+    assert Counter(statuses[n] for n in unknown[len(found) :]) == {"created": missing}
+    assert store.count("POST", "/api/instances/create") == creates_before + missing
+    assert _keys_held(store) == Counter({f"{n:06d}": 1 for n in range(200)})
+
+
 def test_two_runs_at_once_one_waits_out(tmp_path: Path) -> None:
     """While one run holds the ledger, a second one exits 2 naming the first."""
     source, ledger = tmp_path / "staff.csv", tmp_path / "ledger.sqlite3"
@@ -203,7 +261,9 @@ def test_two_runs_at_once_one_waits_out(tmp_path: Path) -> None:
     assert still_running
     assert (first.returncode, second.returncode) == (0, 2)
     assert b"Another kianda-sync run is using the ledger" in second.stderr
-    assert b"process " in second.stderr and b"started " in second.stderr
+    assert re.search(
+        rb"process \d+, started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", second.stderr
+    )
     assert not (tmp_path / "r2.xlsx").exists()
     assert max(_keys_held(store).values()) == 1
     assert len(store.instances("staff")) == 150
@@ -432,3 +492,78 @@ def test_stop_signal_stops_cleanly_with_every_row_in_the_results(
     assert again.exit_code == 0, again.output
     assert max(_keys_held(store).values()) == 1
     assert len(store.instances("staff")) == 300
+
+
+class HeldAfterTwoSignals(EmulatorStore):
+    """A store that, at the Nth create, signals the client twice and then holds that
+    request until ``release`` is set: a client that waits for it cannot end."""
+
+    def __init__(self, victim_signal: signal.Signals) -> None:
+        super().__init__()
+        self.add_process("staff", ["employeeId", "name", "team"])
+        self.victim: subprocess.Popen[bytes] | None = None
+        self.signal = victim_signal
+        self.kill_at = 30
+        self.seen = 0
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+
+    def record(self, method: str, path: str) -> None:
+        super().record(method, path)
+        if path != "/api/instances/create" or self.victim is None:
+            return
+        with self._lock:
+            self.seen += 1
+            mine = self.seen == self.kill_at
+        if mine:
+            self.victim.send_signal(self.signal)
+            time.sleep(0.5)
+            self.victim.send_signal(self.signal)
+            self.release.wait(60)
+
+
+@pytest.mark.parametrize(
+    "stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"]
+)
+def test_second_stop_signal_ends_the_run_at_once_and_nothing_is_created_twice(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """A second Ctrl+C does not wait for a request in flight: the tool ends (exit 3)
+    while Kianda still holds it, says what happened, and the next run reports the
+    rows it did not hear back about as 'unknown' instead of creating them again."""
+    source, ledger = tmp_path / "staff.csv", tmp_path / "ledger.sqlite3"
+    _write_input(source, 200)
+    mapping = _mapping(tmp_path)
+    store = HeldAfterTwoSignals(stop)
+    command = [sys.executable, "-m", "sync", "run", str(mapping), str(source)]
+
+    with Emulator(store, token=TOKEN) as emulator:
+        store.victim = subprocess.Popen(
+            [*command, "-o", str(tmp_path / "r.xlsx")],
+            env=_env(emulator, ledger),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _, err = store.victim.communicate(timeout=30)
+            still_held = not store.release.is_set()
+        finally:
+            store.release.set()
+        code = store.victim.returncode
+        store.victim = None
+        again = invoke(
+            ["run", str(mapping), str(source), "-o", str(tmp_path / "r2.xlsx")],
+            _env(emulator, ledger),
+        )
+
+    statuses = Counter(_statuses(tmp_path / "r2.xlsx").values())
+    assert still_held
+    assert code == 3
+    assert err.count(b"Stopping the run: ") == 1
+    assert b"Stopped at once on a second stop signal" in err
+    assert b"Traceback" not in err
+    assert not (tmp_path / "r.xlsx").exists()
+    assert again.exit_code == 1, again.output
+    assert statuses["unknown"] >= 1
+    assert statuses["created"] + statuses["unknown"] + statuses["unchanged"] == 200
+    assert max(_keys_held(store).values()) == 1

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import secrets
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -207,6 +209,10 @@ def test_faults_in_flight_cap_lowers_concurrency(sheet: Sheet, token: str) -> No
     assert "Kianda says it is busy: sending at most 8 requests at once (was 16)" in (
         run.output
     )
+    busy = faults.count(Fault.OVER_CAPACITY)
+    assert (
+        f"INFO Kianda answered busy {busy} times; requests in flight went down to "
+    ) in run.output
 
 
 def test_faults_expiring_tokens_are_renewed(sheet: Sheet) -> None:
@@ -345,7 +351,7 @@ def test_max_error_rate_not_exceeded_lets_the_run_finish(
     ("fault", "status", "said"),
     [
         ("rate_503", "failed", "Kianda kept answering HTTP 503 (busy)"),
-        ("rate_reset", "unknown", "Kianda at {url} could not be reached"),
+        ("rate_reset", "unknown", "The connection to Kianda at {url} broke"),
         ("rate_500", "unknown", "Kianda failed with HTTP 500"),
     ],
     ids=["503", "reset", "500"],
@@ -366,8 +372,9 @@ def test_breaker_stops_a_run_kianda_keeps_failing(
     assert run.statuses == Counter({status: 10, "not attempted": 90})
     assert run.output.count("Stopping the run") == 1
     assert (
-        "Stopping the run: Kianda failed 10 requests in a row, so it looks down or "
-        f"overloaded. The last failure: {said.format(url=url)}" in run.output
+        "Stopping the run: Kianda failed 10 rows in a row, each after its retries, "
+        "so it looks down or overloaded. Run again once it is back. The last "
+        f"failure: {said.format(url=url)}" in run.output
     )
     assert _outcome(sheet) == "aborted"
 
@@ -404,9 +411,79 @@ def test_breaker_counts_failures_as_they_come_not_behind_a_slow_row(
 
     sent = emulator.store.count("POST", "/api/instances/create")
     assert run.exit_code == 3
-    assert "Kianda failed 10 requests in a row" in run.output
+    assert "Kianda failed 10 rows in a row, each after its retries" in run.output
     assert 10 <= sent <= 10 + 8
     assert run.statuses == Counter({"failed": sent, "not attempted": ROWS - sent})
+
+
+class InterruptAtFirstCreate(EmulatorStore):
+    """An emulator store that presses Ctrl+C on this process at the first create."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_process("staff", ["ref", "name", "city"])
+        self.pressed = threading.Event()
+
+    def record(self, method: str, path: str) -> None:
+        super().record(method, path)
+        if path == "/api/instances/create" and not self.pressed.is_set():
+            self.pressed.set()
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_rows_waiting_for_a_retry_when_the_run_stops_are_not_attempted(
+    sheet: Sheet, token: str
+) -> None:
+    """Every create is answered 429 with a 20 s Retry-After, and Ctrl+C comes at the
+    first: the rows waiting to be resent end at once as 'not attempted' (Kianda
+    refused them before acting), not as failures, and no retry is counted. With the
+    log in a file, the closing lines say why the run stopped and what to fix."""
+    sheet.write(rows=100)
+    log_file = sheet.folder / "sync.log"
+    results = sheet.folder / "results.csv"
+    store = InterruptAtFirstCreate()
+    faults = Faults(rate_429=1.0, retry_after=20)
+
+    with Emulator(store, token=token, faults=faults) as emulator:
+        outcome = invoke(
+            [
+                "--log-file",
+                str(log_file),
+                "run",
+                str(sheet.mapping),
+                str(sheet.input),
+                "-o",
+                str(results),
+            ],
+            {
+                "KIANDA_DOMAIN": emulator.url,
+                "KIANDA_TOKEN": token,
+                "KIANDA_LEDGER": str(sheet.folder / "ledger.sqlite3"),
+                "KIANDA_CONCURRENCY": "8",
+                "KIANDA_MAX_RETRIES": "5",
+            },
+        )
+        sent = emulator.store.count("POST", "/api/instances/create")
+
+    with results.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert outcome.exit_code == 3
+    assert Counter(row["Sync Status"] for row in rows) == {"not attempted": 100}
+    assert {row["Sync Message"] for row in rows} == {
+        "Not sent: the run was stopped because it was interrupted (Ctrl+C)"
+    }
+    assert 1 <= sent <= 8
+    assert f": 100 not attempted; {sent} requests, 0 retries\n" in log_file.read_text(
+        encoding="utf-8"
+    )
+    assert (
+        "The run was stopped part-way because it was interrupted (Ctrl+C) "
+        f"(log: {log_file}); rows it did not send are marked 'not attempted'."
+    ) in outcome.output
+    assert (
+        "100 rows need attention: see 'Sync Status' and 'Sync Message' in the "
+        "results, fix what stopped the run and run again."
+    ) in outcome.output
 
 
 def test_emulator_command_serves_its_fault_options() -> None:
@@ -437,7 +514,7 @@ def test_emulator_command_serves_its_fault_options() -> None:
 
     assert banner == f"Kianda emulator on http://127.0.0.1:{port}  (Ctrl+C stops it)\n"
     assert answer.status_code == 503
-    assert answer.json() == {"message": "The server is busy; try again later."}
+    assert answer.json() == {"message": "Too many requests."}
     assert took >= 0.2
 
 

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import openpyxl
+import pytest
 
 from tests.conftest import SAMPLE_MAPPING, SAMPLE_XLSX, Kianda, invoke
 
@@ -172,3 +173,68 @@ def test_another_address_for_a_synced_process_is_pointed_out(
         f"http://localhost:{port}"
     ) in other.output
     assert "42 ready" in other.output
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        (
+            "--max-error-rate",
+            "150%",
+            "--max-error-rate: '150%' is not between 0 and 1 (0% and 100%); write a "
+            "share such as 0.05, or 5%.",
+        ),
+        (
+            "--max-error-rate",
+            "50",
+            "--max-error-rate: '50' is not between 0 and 1 (0% and 100%); write a "
+            "share such as 0.05, or 5%.",
+        ),
+        (
+            "--max-error-rate",
+            "five",
+            "--max-error-rate: 'five' is not a share; write one such as 0.05, or 5%.",
+        ),
+        ("--max-rps", "nan", "--max-rps: Input should be a finite number."),
+        ("--max-rps", "inf", "--max-rps: Input should be a finite number."),
+        (
+            "--max-rps",
+            "1e-9",
+            "--max-rps: Input should be greater than or equal to 0.01.",
+        ),
+    ],
+)
+def test_run_limits_out_of_range_are_refused_naming_the_option(
+    tmp_path: Path, option: str, value: str, said: str
+) -> None:
+    """A share above 100% or a rate that is not a real number stops the run before
+    anything is read or sent, naming the option the user typed."""
+    result = invoke(
+        [
+            "run",
+            str(SAMPLE_MAPPING),
+            str(SAMPLE_XLSX),
+            "--emulator",
+            "-o",
+            str(tmp_path / "r.xlsx"),
+            option,
+            value,
+        ]
+    )
+
+    assert result.exit_code == 2
+    assert f"The configuration is not valid: {said} Fix the" in result.output
+    assert not (tmp_path / "r.xlsx").exists()
+
+
+def test_max_error_rate_from_the_environment_is_named_as_the_variable(
+    tmp_path: Path,
+) -> None:
+    """Set in the environment, the bad value is named by its variable."""
+    result = invoke(
+        ["run", str(SAMPLE_MAPPING), str(SAMPLE_XLSX), "--emulator"],
+        {"KIANDA_MAX_ERROR_RATE": "120%"},
+    )
+
+    assert result.exit_code == 2
+    assert "KIANDA_MAX_ERROR_RATE: '120%' is not between 0 and 1" in result.output

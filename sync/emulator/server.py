@@ -36,7 +36,7 @@ BAD_LOGIN = {
     "error": "invalid_grant",
     "error_description": "The user name or password is incorrect.",
 }
-BUSY = "The server is busy; try again later."
+BUSY = "Too many requests."
 FAILED = "An error has occurred."
 _ACTED_FIRST_ANSWERS = {
     Fault.SERVER_ERROR: (500, FAILED),
