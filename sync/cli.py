@@ -114,6 +114,43 @@ def _command_line() -> str:
     return shlex.join(["kianda-sync", *args])
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM outside the sending loop, taken like Ctrl+C."""
+
+
+@contextmanager
+def _stoppable() -> Iterator[None]:
+    """Ctrl+C or SIGTERM while a run reads its input or writes its results.
+
+    While rows are being sent the engine catches these signals itself and stops
+    cleanly; before and after, the run ends here with a sentence and exit 3 instead
+    of Click's bare "Aborted!" (or a silent exit 143 for SIGTERM).
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach only the main thread
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo(
+            "Stopped by Ctrl+C or SIGTERM outside the sending of rows, so no results "
+            "file was written. Rows already sent are recorded in the ledger: run the "
+            "same command again, and nothing is created twice.",
+            err=True,
+        )
+        sys.exit(ExitCode.ABORTED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _print_summary(summary: RunSummary, verb: str) -> None:
     s = summary.statuses
     # Counts a reader looks for even when they are zero (a check sends nothing).
@@ -141,18 +178,7 @@ def _print_summary(summary: RunSummary, verb: str) -> None:
         f"{verb} {summary.rows} rows of {summary.input_path}: " + ", ".join(parts)
     )
     if summary.aborted:
-        # The reason is in the log; repeat it only when the log went to a file.
-        root = click.get_current_context().find_root().obj or {}
-        log_file = root.get("log_file")
-        why = (
-            f"because {summary.aborted.rstrip('.')} (log: {log_file})"
-            if log_file
-            else "(see the error above)"
-        )
-        click.echo(
-            f"The run was stopped part-way {why}; rows it did not send are marked "
-            "'not attempted'. Run again once the problem is fixed."
-        )
+        _print_stop(summary)
     if summary.results_path is not None:
         click.echo(f"Results: {summary.results_path}")
     needs = sum(
@@ -166,14 +192,43 @@ def _print_summary(summary: RunSummary, verb: str) -> None:
             if csv
             else "the 'Needs attention' sheet of the results"
         )
-        fix = "the sheet"
+        then = "fix the sheet and run again"
         if summary.aborted:
-            bad_rows = s[Status.INVALID] + s[Status.FAILED]
-            fix = ("the sheet and " if bad_rows else "") + "what stopped the run"
+            then = "then run again once what stopped the run is dealt with"
         click.echo(
             f"{needs} {'row needs' if needs == 1 else 'rows need'} attention: see "
-            f"{where}, fix {fix} and run again."
+            f"{where}, {then}."
         )
+
+
+def _print_stop(summary: RunSummary) -> None:
+    """Why the run stopped, and that the rows it did not send are safe to send.
+
+    The reason is in the log; it is repeated when the log went to a file, and when
+    the user stopped the run (the log's line is then just an echo of their Ctrl+C).
+    """
+    from sync.engine import STOP_SIGNALS
+
+    assert summary.aborted is not None
+    root = click.get_current_context().find_root().obj or {}
+    log_file = root.get("log_file")
+    by_user = summary.aborted in STOP_SIGNALS.values()
+    if log_file or by_user:
+        where = f" The log is in {log_file}." if log_file else ""
+        click.echo(
+            f"The run was stopped part-way because {summary.aborted.rstrip('.')}."
+            f"{where}"
+        )
+    else:
+        click.echo("The run was stopped part-way (see the error above).")
+    click.echo(
+        "Rows it did not send are marked 'not attempted'; "
+        + (
+            "the same command sends them."
+            if by_user
+            else "run again once that is fixed."
+        )
+    )
 
 
 def _summary_json(summary: RunSummary, path: Path) -> None:
@@ -217,8 +272,8 @@ def _summary_json(summary: RunSummary, path: Path) -> None:
 )
 @click.option(
     "--max-rps",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Requests per second at most (KIANDA_MAX_RPS; default: no cap).",
+    type=click.FloatRange(min=0.01),
+    help="Requests per second at most, 0.01 or more (KIANDA_MAX_RPS; default: no cap).",
 )
 @click.option(
     "--max-error-rate",
@@ -268,7 +323,7 @@ def run(
     """
     from sync.api import run_sync
 
-    with _progress() as progress:
+    with _progress() as progress, _stoppable():
         summary = run_sync(
             mapping,
             input_file,

@@ -12,6 +12,7 @@ attempt passes ``sync.throttle``'s rate cap and adaptive limit.
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import logging
 import math
@@ -56,6 +57,7 @@ MAX_RETRY_AFTER_SECONDS = 300.0
 # The first retry waits about this long (with jitter); each further one twice as long.
 FIRST_BACKOFF_SECONDS = 0.5
 USER_AGENT = "kianda-sync"
+NOT_SENT = "Not sent: the run stopped before this request's turn."
 CREATE_PATH = "/api/instances/create"
 
 
@@ -121,12 +123,14 @@ class KiandaClient:
         self._stopping.wait(seconds)
 
     def stop(self) -> None:
-        """Make no more retries: a request waiting for one fails with its last error.
+        """Send nothing more: a request waiting for a retry, or for its turn under
+        the concurrency limit or rate cap, ends at once without being sent.
 
         For a run that is stopping, so that Ctrl+C or a stopped run does not wait out
         (or add to) a busy server's Retry-After.
         """
         self._stopping.set()
+        self.concurrency.stop()
 
     # --- the API ---------------------------------------------------------------------
 
@@ -243,9 +247,13 @@ class KiandaClient:
         the limit of requests in flight; a successful one lets it grow back.
         """
         ticket = self.concurrency.acquire()
+        if ticket is None:
+            raise ApiStopped(NOT_SENT)
         busy = ok = False
         try:
             self._rate.wait()
+            if self._stopping.is_set():
+                raise ApiStopped(NOT_SENT)
             token = self._current_token()
             response = self._send(method, url, token, **kwargs)
             busy = response.status_code in NOT_ACTED_STATUSES
@@ -507,31 +515,46 @@ def _seconds(value: float) -> str:
 
 
 def _retry_after_seconds(header: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date)."""
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date).
+
+    None for a header that is neither, such as a negative number: then the usual
+    growing wait applies. A date already past means at once.
+    """
     if not header:
         return None
+    text = header.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
     try:
-        seconds = float(header)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(header)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    if not math.isfinite(seconds):
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
         return None
-    return max(0.0, seconds)
+    seconds = when.timestamp() - time.time()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _wait_too_long(status: int, seconds: float) -> ApiRateLimited:
     """Kianda asked for a longer pause than a run waits out."""
     limit = MAX_RETRY_AFTER_SECONDS / 60
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=min(seconds, 86400 * 365))
     return ApiRateLimited(
         f"Kianda answered HTTP {status} (busy) and asked to wait "
-        f"{_seconds(round(seconds))} before sending again, longer than the "
-        f"{limit:g} minutes kianda-sync waits. Run again after that.",
+        f"{_duration(seconds)}, longer than the {limit:g} minutes kianda-sync waits. "
+        f"Run again after {until:%Y-%m-%d %H:%M} UTC.",
         status=status,
     )
+
+
+def _duration(seconds: float) -> str:
+    """A wait as a person says it, rounded up: 301 seconds, 2 hours, over a year."""
+    if seconds > 86400 * 365:
+        return "over a year"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= 2 * size:
+            count = math.ceil(seconds / size)
+            return f"{count} {unit}s"
+    count = math.ceil(seconds)
+    return f"{count} second" + ("" if count == 1 else "s")
 
 
 def _stopped(error: ApiError) -> ApiStopped:
@@ -605,10 +628,11 @@ def _status_error(method: str, path: str, response: requests.Response) -> ApiErr
         )
     if status >= 500:
         return ApiUnavailable(
-            f"Kianda failed with HTTP {status}{said}. Run again later; if this row "
-            "keeps failing, ask your Kianda administrator what the server logged.",
+            f"Kianda failed with HTTP {status}{said}.",
             status=status,
             maybe_sent=True,
+            advice="Run again later; if this row keeps failing, ask your Kianda "
+            "administrator what the server logged.",
         )
     return ApiRejected(
         f"Kianda refused the request (HTTP {status}){said}.", status=status

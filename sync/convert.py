@@ -118,7 +118,7 @@ def row_key(bound: BoundMapping, row: Row) -> str | None:
 def convert_row(bound: BoundMapping, row: Row, date1904: bool = False) -> ConvertedRow:
     """Convert every mapped field of a row; problems are collected, not raised."""
     mapping = bound.mapping
-    instance_id = _instance_id(bound, row)
+    instance_id = row_instance_id(bound, row)
 
     result = ConvertedRow(row.number, row_key(bound, row), instance_id)
     if row.problem:
@@ -164,7 +164,7 @@ def repeated_keys(bound: BoundMapping, rows: Iterable[Row]) -> dict[str, list[in
             key = row_key(bound, row)
             if key is not None:
                 yield key, row.number
-            instance_id = _instance_id(bound, row)
+            instance_id = row_instance_id(bound, row)
             if instance_id is not None:
                 yield _ID + instance_id, row.number
 
@@ -220,7 +220,7 @@ def convert_checked(
     return converted
 
 
-def _instance_id(bound: BoundMapping, row: Row) -> str | None:
+def row_instance_id(bound: BoundMapping, row: Row) -> str | None:
     """The row's Instance ID cell, trimmed, when the sheet has that column."""
     if bound.instance_id_column is None:
         return None

@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -31,7 +32,13 @@ from typing import Any
 
 from sync.client import KiandaClient
 from sync.connect import EMULATOR_NAME, EMULATOR_SCOPE, emulated, require_connection
-from sync.convert import ConvertedRow, convert_checked, repeated_keys, row_key
+from sync.convert import (
+    ConvertedRow,
+    convert_checked,
+    repeated_keys,
+    row_instance_id,
+    row_key,
+)
 from sync.errors import (
     ApiAuthError,
     ApiError,
@@ -342,6 +349,10 @@ def _repeated_keys(
     return duplicates, count
 
 
+def _rows(count: int) -> str:
+    return "row" if count == 1 else "rows"
+
+
 def _invalid(row: Row, converted: ConvertedRow) -> RowResult:
     message = " ".join(p.message for p in converted.problems)
     return RowResult(
@@ -520,23 +531,45 @@ class _Run:
             )
 
     def _warn_of_retry_unknown(self) -> None:
-        """Say what --retry-unknown is about to do: it cannot tell stored from lost.
+        """Say which rows --retry-unknown creates again, since it cannot check Kianda.
 
         Kianda has no search, so a create that was never confirmed cannot be looked
         up; a person must have copied the IDs of those Kianda holds into the sheet.
+        Rows still without an ID are found with one more pass over the input.
         """
-        if not self.options.retry_unknown:
+        process = self.mapping.process
+        if not self.options.retry_unknown or not self.ledger.pending_count(process):
             return
-        pending = self.ledger.pending_count(self.mapping.process)
-        if not pending:
+        again: list[int] = []
+        given = 0
+        for row in self.table.rows():
+            key = row_key(self.bound, row)
+            if key is None:
+                continue
+            entry = self.ledger.lookup(process, key)
+            if entry is None or entry.state is not KeyState.PENDING:
+                continue
+            if row_instance_id(self.bound, row) is None:
+                again.append(row.number)
+            else:
+                given += 1
+        if not again and not given:
             return
-        rows = "row" if pending == 1 else "rows"
+        updated = f"{given} {_rows(given)} with an 'Instance ID' now are updated"
+        if not again:
+            self.notice(
+                f"--retry-unknown: of the rows whose create Kianda never confirmed, "
+                f"{updated}; none is created again."
+            )
+            return
+        shown = ", ".join(str(n) for n in again[:10])
+        more = f" and {len(again) - 10:,} more" if len(again) > 10 else ""
         self.notice(
-            f"--retry-unknown: {pending} {rows} of '{self.mapping.process}' had a "
-            "create Kianda never confirmed. Those with an 'Instance ID' in the sheet "
-            "are updated; the others are created again, so any of them Kianda did "
-            "store will exist twice. If you have not looked for them in Kianda yet, "
-            "stop now (Ctrl+C)."
+            f"--retry-unknown creates {len(again)} {_rows(len(again))} again whose "
+            f"create Kianda never confirmed and that have no Instance ID (row "
+            f"{shown}{more}); any of them Kianda did store will then exist twice. "
+            f"({updated}.) If you have not looked for them in Kianda yet, stop now "
+            "(Ctrl+C)."
         )
 
     def _start(self, summary: RunSummary) -> None:
@@ -782,7 +815,7 @@ class _Run:
             return self._not_attempted(job)
         if creating and maybe_sent:
             return RowResult(
-                job.row, Action.CREATE, Status.UNKNOWN, f"{exc} {UNKNOWN_MESSAGE}"
+                job.row, Action.CREATE, Status.UNKNOWN, f"{exc.what} {UNKNOWN_MESSAGE}"
             )
         if creating:
             self.ledger.forget_pending(process, key)
@@ -816,9 +849,9 @@ class _Run:
             self.consecutive_outages += 1
             if self.consecutive_outages >= BREAKER_THRESHOLD:
                 self._abort(
-                    f"Kianda failed {self.consecutive_outages} rows in a row, each "
-                    "after its retries, so it looks down or overloaded. Run again "
-                    f"once it is back. The last failure: {exc}"
+                    f"The last {self.consecutive_outages} rows sent to Kianda all "
+                    "failed or are unknown, so it looks down or overloaded. Run "
+                    f"again once it is back. The last failure: {exc}"
                 )
         self._count_sent(failed=True)
 
@@ -838,7 +871,7 @@ class _Run:
             f"{self.rows_sent_failed} of the first {self.rows_sent} rows sent failed "
             f"or are unknown, more than the {share * 100:g}% the maximum error rate "
             "allows. The 'Sync Message' of those rows says why: often a wrong mapping, "
-            "or Kianda failing"
+            "or Kianda failing."
         )
 
     def _abort(self, reason: str) -> None:
@@ -874,6 +907,9 @@ STOP_SIGNALS = {
 }
 
 
+# A signal this soon after the first is the same stop sent twice: GNU timeout signals
+# the tool and then its whole process group.
+REPEAT_SIGNAL_SECONDS = 1.0
 SECOND_SIGNAL_MESSAGE = (
     "Stopped at once on a second stop signal, without waiting for the requests in "
     "flight: no results file was written. Run the same command again; rows whose "
@@ -887,8 +923,9 @@ def _signals_stop(stop: Callable[[str], None]) -> Iterator[None]:
 
     So the run stops between rows, with what is in flight recorded, every row in
     the results and the ledger closed, rather than at an arbitrary instruction. A
-    second signal ends the process at once (exit 3): the ledger's pending marks make
-    the rows in flight ``unknown`` next time, so nothing is created twice. Outside
+    second signal, a second or more later, ends the process at once (exit 3): the
+    ledger's pending marks make the rows in flight or next in line ``unknown`` next
+    time, so nothing is created twice. Outside
     the main thread (an orchestrator's worker) signals cannot be caught.
     """
     if threading.current_thread() is not threading.main_thread():
@@ -896,13 +933,15 @@ def _signals_stop(stop: Callable[[str], None]) -> Iterator[None]:
         return
 
     previous: dict[signal.Signals, Any] = {}
-    stopping = threading.Event()
+    first: list[float] = []
 
     def handler(signum: int, frame: object) -> None:
-        if stopping.is_set():
+        if first and time.monotonic() - first[0] >= REPEAT_SIGNAL_SECONDS:
             os.write(2, SECOND_SIGNAL_MESSAGE.encode())  # stderr, even if replaced
             os._exit(ExitCode.ABORTED)
-        stopping.set()
+        if first:
+            return  # the same stop, sent twice (as `timeout` does)
+        first.append(time.monotonic())
         stop(STOP_SIGNALS[signal.Signals(signum)])
 
     for number in STOP_SIGNALS:

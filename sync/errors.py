@@ -58,18 +58,27 @@ class ApiError(SyncError):
 
     exit_code = ExitCode.ABORTED
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, status: int | None = None, advice: str = ""
+    ) -> None:
+        super().__init__(f"{message} {advice}" if advice else message)
         self.status = status
+        self.what = message
+        """What happened, without the advice on what to do next."""
 
 
 class ApiUnavailable(ApiError):
     """No usable answer came back: connection refused or reset, or a timeout."""
 
     def __init__(
-        self, message: str, *, status: int | None = None, maybe_sent: bool = True
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        maybe_sent: bool = True,
+        advice: str = "",
     ) -> None:
-        super().__init__(message, status=status)
+        super().__init__(message, status=status, advice=advice)
         self.maybe_sent = maybe_sent
 
 

@@ -71,6 +71,7 @@ class Concurrency:
         self.busy_answers = 0
         """Answers that said Kianda was busy."""
         self._in_flight = 0
+        self._stopped = False
         # Bumped at each decrease, so that answers to requests sent before it (which
         # were sent under the old limit) do not decrease it again.
         self._epoch = 0
@@ -82,13 +83,24 @@ class Concurrency:
         with self._changed:
             return int(self._limit)
 
-    def acquire(self) -> int:
-        """Wait for a free place; return a ticket to hand back to ``release``."""
+    def acquire(self) -> int | None:
+        """Wait for a free place; return a ticket to hand back to ``release``.
+
+        None once :meth:`stop` was called: the caller must not send.
+        """
         with self._changed:
-            while self._in_flight >= int(self._limit):
+            while self._in_flight >= int(self._limit) and not self._stopped:
                 self._changed.wait()
+            if self._stopped:
+                return None
             self._in_flight += 1
             return self._epoch
+
+    def stop(self) -> None:
+        """Wake every waiting thread and let none of them send."""
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
 
     def release(self, ticket: int, *, busy: bool = False, ok: bool = False) -> None:
         """Free a place; lower the limit if Kianda was ``busy``, raise it if ``ok``."""

@@ -85,6 +85,7 @@ class KillingStore(EmulatorStore):
         self.seen = 0
         self.delay = 0.0
         self.signal = signal.SIGKILL
+        self.times = 1
 
     def record(self, method: str, path: str) -> None:
         super().record(method, path)
@@ -94,7 +95,8 @@ class KillingStore(EmulatorStore):
             return
         self.seen += 1
         if self.seen == self.kill_at:
-            self.victim.send_signal(self.signal)
+            for _ in range(self.times):
+                self.victim.send_signal(self.signal)
 
 
 def test_ledger_survives_sigkill_at_many_points(tmp_path: Path) -> None:
@@ -216,13 +218,16 @@ def test_retry_unknown_creates_only_the_rows_still_without_an_id(
 
     assert len(unknown) >= 4
     assert again.exit_code == 0, again.output
-    assert (
-        f"--retry-unknown: {len(unknown)} rows of 'staff' had a create Kianda never "
-        "confirmed. Those with an 'Instance ID' in the sheet are updated; the others "
-        "are created again"
-    ) in again.output
-    assert Counter(statuses[n] for n in found) == {"updated": len(found)}
     missing = len(unknown) - len(found)
+    shown = ", ".join(str(n) for n in unknown[len(found) :][:10])
+    assert (
+        f"--retry-unknown creates {missing} rows again whose create Kianda never "
+        f"confirmed and that have no Instance ID (row {shown}"
+    ) in again.output
+    assert f"({len(found)} rows with an 'Instance ID' now are updated.)" in (
+        again.output
+    )
+    assert Counter(statuses[n] for n in found) == {"updated": len(found)}
     assert Counter(statuses[n] for n in unknown[len(found) :]) == {"created": missing}
     assert store.count("POST", "/api/instances/create") == creates_before + missing
     assert _keys_held(store) == Counter({f"{n:06d}": 1 for n in range(200)})
@@ -450,23 +455,35 @@ def test_ledger_file_is_private(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("stop", "said"),
+    ("stop", "times", "said"),
     [
-        (signal.SIGINT, b"it was interrupted (Ctrl+C)"),
-        (signal.SIGTERM, b"it was asked to stop (SIGTERM, as systemd or timeout send)"),
+        (signal.SIGINT, 1, b"it was interrupted (Ctrl+C)"),
+        (
+            signal.SIGTERM,
+            1,
+            b"it was asked to stop (SIGTERM, as systemd or timeout send)",
+        ),
+        (
+            signal.SIGTERM,
+            2,
+            b"it was asked to stop (SIGTERM, as systemd or timeout send)",
+        ),
     ],
-    ids=["ctrl-c", "sigterm"],
+    ids=["ctrl-c", "sigterm", "sigterm-twice-at-once-as-timeout-sends"],
 )
 def test_stop_signal_stops_cleanly_with_every_row_in_the_results(
-    tmp_path: Path, stop: signal.Signals, said: bytes
+    tmp_path: Path, stop: signal.Signals, times: int, said: bytes
 ) -> None:
     """Ctrl+C or SIGTERM stops sending, records what was in flight, and writes the
-    results with every input row: the rows not sent are 'not attempted'."""
+    results with every input row: the rows not sent are 'not attempted'. GNU
+    timeout sends its SIGTERM twice at once (to the tool, then to its process
+    group): that is one stop, not the second one that ends the tool at once."""
     source, ledger = tmp_path / "staff.csv", tmp_path / "ledger.sqlite3"
     _write_input(source, 300)
     mapping = _mapping(tmp_path)
     store = KillingStore()
     store.signal, store.kill_at, store.delay = stop, 40, 0.005
+    store.times = times
     command = [sys.executable, "-m", "sync", "run", str(mapping), str(source)]
 
     with Emulator(store, token=TOKEN) as emulator:
@@ -517,7 +534,7 @@ class HeldAfterTwoSignals(EmulatorStore):
             mine = self.seen == self.kill_at
         if mine:
             self.victim.send_signal(self.signal)
-            time.sleep(0.5)
+            time.sleep(1.5)  # a second press, not the same stop sent twice
             self.victim.send_signal(self.signal)
             self.release.wait(60)
 
@@ -528,9 +545,10 @@ class HeldAfterTwoSignals(EmulatorStore):
 def test_second_stop_signal_ends_the_run_at_once_and_nothing_is_created_twice(
     tmp_path: Path, stop: signal.Signals
 ) -> None:
-    """A second Ctrl+C does not wait for a request in flight: the tool ends (exit 3)
-    while Kianda still holds it, says what happened, and the next run reports the
-    rows it did not hear back about as 'unknown' instead of creating them again."""
+    """A second Ctrl+C, a moment after the first, does not wait for a request in
+    flight: the tool ends (exit 3) while Kianda still holds it, says what happened,
+    and the next run reports the rows it did not hear back about as 'unknown'
+    instead of creating them again."""
     source, ledger = tmp_path / "staff.csv", tmp_path / "ledger.sqlite3"
     _write_input(source, 200)
     mapping = _mapping(tmp_path)
@@ -567,3 +585,57 @@ def test_second_stop_signal_ends_the_run_at_once_and_nothing_is_created_twice(
     assert statuses["unknown"] >= 1
     assert statuses["created"] + statuses["unknown"] + statuses["unchanged"] == 200
     assert max(_keys_held(store).values()) == 1
+
+
+@pytest.mark.parametrize(
+    "stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"]
+)
+def test_stop_while_the_input_is_read_ends_with_a_sentence_and_exit_3(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """Ctrl+C or SIGTERM before any row is sent, while a big input is still being
+    read: a sentence saying what to do and exit 3, not a bare 'Aborted!' or 143."""
+    source, ledger = tmp_path / "staff.csv", tmp_path / "ledger.sqlite3"
+    _write_input(source, 300_000)
+    mapping = _mapping(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIANDA_")}
+    env.update(KIANDA_LEDGER=str(ledger))
+    command = [sys.executable, "-m", "sync", "run", str(mapping), str(source)]
+
+    victim = subprocess.Popen(
+        [*command, "--emulator", "-o", str(tmp_path / "r.xlsx")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # Started from a non-interactive shell, SIGINT would be ignored from birth.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+    )
+    deadline = time.monotonic() + 60
+    while not _has_open(victim.pid, source):
+        assert victim.poll() is None and time.monotonic() < deadline
+        time.sleep(0.005)
+    victim.send_signal(stop)
+    _, err = victim.communicate(timeout=60)
+
+    assert victim.returncode == 3
+    assert (
+        b"Stopped by Ctrl+C or SIGTERM outside the sending of rows, so no results file "
+        b"was written." in err
+    )
+    assert b"Traceback" not in err and b"Aborted!" not in err
+    assert not (tmp_path / "r.xlsx").exists()
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` holds ``path`` open (Linux /proc)."""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if fd.readlink() == path:
+                return True
+        except OSError:
+            continue
+    return False

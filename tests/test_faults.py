@@ -372,11 +372,21 @@ def test_breaker_stops_a_run_kianda_keeps_failing(
     assert run.statuses == Counter({status: 10, "not attempted": 90})
     assert run.output.count("Stopping the run") == 1
     assert (
-        "Stopping the run: Kianda failed 10 rows in a row, each after its retries, "
-        "so it looks down or overloaded. Run again once it is back. The last "
-        f"failure: {said.format(url=url)}" in run.output
+        "Stopping the run: The last 10 rows sent to Kianda all failed or are "
+        "unknown, so it looks down or overloaded. Run again once it is back. The "
+        f"last failure: {said.format(url=url)}" in run.output
     )
     assert _outcome(sheet) == "aborted"
+    for row in run.rows:
+        if row["Sync Status"] == "unknown":
+            # What happened, then what to do about an unknown row: not the advice
+            # to simply run again, which would never resend this create.
+            assert row["Sync Message"].startswith(said.format(url=url))
+            assert "Run again later" not in row["Sync Message"]
+            assert row["Sync Message"].endswith(
+                "then run again with --retry-unknown, which creates only the rows "
+                "still without an ID."
+            )
 
 
 class SlowFirstCreate(EmulatorStore):
@@ -411,7 +421,7 @@ def test_breaker_counts_failures_as_they_come_not_behind_a_slow_row(
 
     sent = emulator.store.count("POST", "/api/instances/create")
     assert run.exit_code == 3
-    assert "Kianda failed 10 rows in a row, each after its retries" in run.output
+    assert "The last 10 rows sent to Kianda all failed or are unknown" in run.output
     assert 10 <= sent <= 10 + 8
     assert run.statuses == Counter({"failed": sent, "not attempted": ROWS - sent})
 
@@ -477,12 +487,13 @@ def test_rows_waiting_for_a_retry_when_the_run_stops_are_not_attempted(
         encoding="utf-8"
     )
     assert (
-        "The run was stopped part-way because it was interrupted (Ctrl+C) "
-        f"(log: {log_file}); rows it did not send are marked 'not attempted'."
+        "The run was stopped part-way because it was interrupted (Ctrl+C). The log "
+        f"is in {log_file}.\nRows it did not send are marked 'not attempted'; the "
+        "same command sends them.\n"
     ) in outcome.output
     assert (
         "100 rows need attention: see 'Sync Status' and 'Sync Message' in the "
-        "results, fix what stopped the run and run again."
+        "results, then run again once what stopped the run is dealt with."
     ) in outcome.output
 
 

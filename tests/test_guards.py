@@ -197,11 +197,6 @@ def test_another_address_for_a_synced_process_is_pointed_out(
         ),
         ("--max-rps", "nan", "--max-rps: Input should be a finite number."),
         ("--max-rps", "inf", "--max-rps: Input should be a finite number."),
-        (
-            "--max-rps",
-            "1e-9",
-            "--max-rps: Input should be greater than or equal to 0.01.",
-        ),
     ],
 )
 def test_run_limits_out_of_range_are_refused_naming_the_option(
@@ -238,3 +233,19 @@ def test_max_error_rate_from_the_environment_is_named_as_the_variable(
 
     assert result.exit_code == 2
     assert "KIANDA_MAX_ERROR_RATE: '120%' is not between 0 and 1" in result.output
+
+
+def test_max_rps_too_small_is_refused_by_option_and_variable() -> None:
+    """A cap below 0.01 requests per second (one every 100 s) is refused either way."""
+    args = ["run", str(SAMPLE_MAPPING), str(SAMPLE_XLSX), "--emulator"]
+
+    typed = invoke([*args, "--max-rps", "1e-9"])
+    set_in_env = invoke(args, {"KIANDA_MAX_RPS": "1e-9"})
+
+    assert (typed.exit_code, set_in_env.exit_code) == (2, 2)
+    assert "Invalid value for '--max-rps': 1e-09 is not in the range x>=0.01" in (
+        typed.output
+    )
+    assert "KIANDA_MAX_RPS: Input should be greater than or equal to 0.01" in (
+        set_in_env.output
+    )

@@ -161,3 +161,19 @@ def test_concurrency_logs_changes_calmly(caplog: pytest.LogCaptureFixture) -> No
             "Kianda says it is busy: sending at most 2 requests at once (was 5)",
         ),
     ]
+
+
+def test_concurrency_stop_wakes_a_waiting_thread_without_a_place() -> None:
+    """A thread waiting for a place is woken by stop() and told not to send."""
+    limit = Concurrency(1)
+    first = limit.acquire()
+    got: list[int | None] = []
+    waiter = threading.Thread(target=lambda: got.append(limit.acquire()))
+    waiter.start()
+
+    limit.stop()
+    waiter.join(timeout=5)
+
+    assert first == 0
+    assert got == [None]
+    assert limit.acquire() is None
