@@ -564,12 +564,13 @@ class _Run:
             return
         shown = ", ".join(str(n) for n in again[:10])
         more = f" and {len(again) - 10:,} more" if len(again) > 10 else ""
+        also = f" ({updated}.)" if given else ""
         self.notice(
             f"--retry-unknown creates {len(again)} {_rows(len(again))} again whose "
-            f"create Kianda never confirmed and that have no Instance ID (row "
-            f"{shown}{more}); any of them Kianda did store will then exist twice. "
-            f"({updated}.) If you have not looked for them in Kianda yet, stop now "
-            "(Ctrl+C)."
+            f"create Kianda never confirmed and that have no Instance ID "
+            f"({_rows(len(again))} {shown}{more}); any of them Kianda did store will "
+            f"then exist twice.{also} If you have not looked for them in Kianda yet, "
+            "stop now (Ctrl+C)."
         )
 
     def _start(self, summary: RunSummary) -> None:

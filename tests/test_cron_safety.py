@@ -222,7 +222,7 @@ def test_retry_unknown_creates_only_the_rows_still_without_an_id(
     shown = ", ".join(str(n) for n in unknown[len(found) :][:10])
     assert (
         f"--retry-unknown creates {missing} rows again whose create Kianda never "
-        f"confirmed and that have no Instance ID (row {shown}"
+        f"confirmed and that have no Instance ID (rows {shown}"
     ) in again.output
     assert f"({len(found)} rows with an 'Instance ID' now are updated.)" in (
         again.output
