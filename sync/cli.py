@@ -142,8 +142,8 @@ def _stoppable() -> Iterator[None]:
     except KeyboardInterrupt:
         click.echo(
             "Stopped by Ctrl+C or SIGTERM outside the sending of rows, so no results "
-            "file was written. Rows already sent are recorded in the ledger: run the "
-            "same command again, and nothing is created twice.",
+            "file was written. Any row already sent is recorded in the ledger, so the "
+            "same command run again creates nothing twice.",
             err=True,
         )
         sys.exit(ExitCode.ABORTED)
@@ -204,8 +204,7 @@ def _print_summary(summary: RunSummary, verb: str) -> None:
 def _print_stop(summary: RunSummary) -> None:
     """Why the run stopped, and that the rows it did not send are safe to send.
 
-    The reason is in the log; it is repeated when the log went to a file, and when
-    the user stopped the run (the log's line is then just an echo of their Ctrl+C).
+    The reason is in the log; it is repeated here only when the log went to a file.
     """
     from sync.engine import STOP_SIGNALS
 
@@ -213,7 +212,7 @@ def _print_stop(summary: RunSummary) -> None:
     root = click.get_current_context().find_root().obj or {}
     log_file = root.get("log_file")
     by_user = summary.aborted in STOP_SIGNALS.values()
-    if log_file or by_user:
+    if log_file:
         where = f" The log is in {log_file}." if log_file else ""
         click.echo(
             f"The run was stopped part-way because {summary.aborted.rstrip('.')}."

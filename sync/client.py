@@ -81,6 +81,49 @@ class ClientStats:
             setattr(self, name, getattr(self, name) + 1)
 
 
+class _Scrubber(logging.Filter):
+    """Masks the secrets this process holds in any text that came from the server.
+
+    A proxy or firewall may echo a request's headers or form back in its error
+    page, so Kianda's words can hold the bearer token or the password. Every error
+    the client raises, and every line its logger writes, passes through here.
+    """
+
+    MASK = "********"
+    _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;}<]+")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, secret: str | None) -> None:
+        """Remember a secret to mask (too short a one would mask ordinary words)."""
+        if secret and len(secret) >= 4:
+            with self._lock:
+                self._secrets.add(secret)
+
+    def __call__(self, text: str) -> str:
+        with self._lock:
+            secrets = sorted(self._secrets, key=len, reverse=True)
+        for secret in secrets:
+            text = text.replace(secret, self.MASK)
+        return self._BEARER.sub(rf"\g<1>{self.MASK}", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self(record.getMessage()), ()
+        return True
+
+    def error(self, exc: ApiError) -> None:
+        """Mask secrets in an error's message, in place."""
+        exc.args = tuple(self(a) if isinstance(a, str) else a for a in exc.args)
+        exc.what = self(exc.what)
+
+
+_SCRUB = _Scrubber()
+log.addFilter(_SCRUB)
+
+
 class KiandaClient:
     """Create, read and update Kianda process instances over its REST API."""
 
@@ -109,6 +152,9 @@ class KiandaClient:
         self._worked: str | None = None  # the latest token Kianda accepted
         if settings.token is not None and settings.token.get_secret_value():
             self._token = settings.token.get_secret_value()
+        _SCRUB.add(self._token)
+        if settings.password is not None:
+            _SCRUB.add(settings.password.get_secret_value())
         self.stats = ClientStats()
 
     def __repr__(self) -> str:
@@ -194,6 +240,16 @@ class KiandaClient:
     def _call(
         self, method: str, path: str, *, create: bool = False, **kwargs: Any
     ) -> Any:
+        """Send one request (see :meth:`_call_retrying`), secrets masked in errors."""
+        try:
+            return self._call_retrying(method, path, create=create, **kwargs)
+        except ApiError as exc:
+            _SCRUB.error(exc)
+            raise
+
+    def _call_retrying(
+        self, method: str, path: str, *, create: bool = False, **kwargs: Any
+    ) -> Any:
         """Send one request with retries and token renewal; return the JSON answer.
 
         A request that waits to be resent when the client is stopped raises
@@ -202,9 +258,10 @@ class KiandaClient:
         url = self.domain + path
         renewed = False
         attempt = 0
+        retry = False  # the next send is a retry, after its wait
         while True:
             try:
-                response, token = self._attempt(method, url, **kwargs)
+                response, token = self._attempt(method, url, retry=retry, **kwargs)
             except ApiUnavailable as exc:
                 if (create and exc.maybe_sent) or attempt >= self._settings.max_retries:
                     raise
@@ -212,8 +269,10 @@ class KiandaClient:
                 why = f"{method} {path} failed: {str(exc).rstrip('.')}"
                 if not self._backoff(attempt, None, why):
                     raise exc if exc.maybe_sent else _stopped(exc) from None
+                retry = True
                 continue
 
+            retry = False  # a resend after a 401 renewal is not a retry
             status = response.status_code
             # A token that has worked and now gets 401 has expired: renew it. One
             # refused right after a renewal means Kianda refuses these credentials.
@@ -235,16 +294,18 @@ class KiandaClient:
                 if not self._backoff(attempt, asked, why):
                     error = _status_error(method, path, response)
                     raise error if acted else _stopped(error)
+                retry = True
                 continue
             return _answer(method, path, response)
 
     def _attempt(
-        self, method: str, url: str, **kwargs: Any
+        self, method: str, url: str, *, retry: bool = False, **kwargs: Any
     ) -> tuple[requests.Response, str]:
         """One request, once the adaptive limit and the rate cap allow it.
 
         Returns the answer and the token it carried. A busy answer (429, 503) lowers
-        the limit of requests in flight; a successful one lets it grow back.
+        the limit of requests in flight; a successful one lets it grow back. A
+        ``retry`` is counted here, only once it really goes out.
         """
         ticket = self.concurrency.acquire()
         if ticket is None:
@@ -255,6 +316,8 @@ class KiandaClient:
             if self._stopping.is_set():
                 raise ApiStopped(NOT_SENT)
             token = self._current_token()
+            if retry:
+                self.stats.add("retries")
             response = self._send(method, url, token, **kwargs)
             busy = response.status_code in NOT_ACTED_STATUSES
             ok = response.ok
@@ -305,8 +368,7 @@ class KiandaClient:
         """Wait before retry ``attempt``; False when the client was stopped instead.
 
         ``asked`` is the wait Kianda's Retry-After gave, if any; else the wait doubles
-        with each attempt, with jitter so that threads do not retry in step. A retry
-        is counted only once its wait is over and it really goes out.
+        with each attempt, with jitter so that threads do not retry in step.
         """
         if self._stopping.is_set():
             return False
@@ -319,10 +381,7 @@ class KiandaClient:
             delay *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
             log.info("%s; retry %d in %.1f s", why, attempt, delay)
         self._sleep(delay)
-        if self._stopping.is_set():
-            return False
-        self.stats.add("retries")
-        return True
+        return not self._stopping.is_set()
 
     # --- tokens ----------------------------------------------------------------------
 
@@ -390,6 +449,7 @@ class KiandaClient:
             lifetime = float(data.get("expires_in", 299))
         except (TypeError, ValueError):
             lifetime = 299.0
+        _SCRUB.add(token)
         self._token = token
         self._expires_at = started + max(lifetime - RENEW_MARGIN_SECONDS, lifetime / 2)
         log.debug("logged in to %s; token valid for %.0f s", self.domain, lifetime)
@@ -537,6 +597,7 @@ def _wait_too_long(status: int, seconds: float) -> ApiRateLimited:
     """Kianda asked for a longer pause than a run waits out."""
     limit = MAX_RETRY_AFTER_SECONDS / 60
     until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=min(seconds, 86400 * 365))
+    until = until.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
     return ApiRateLimited(
         f"Kianda answered HTTP {status} (busy) and asked to wait "
         f"{_duration(seconds)}, longer than the {limit:g} minutes kianda-sync waits. "

@@ -850,7 +850,7 @@ class _Run:
             self.consecutive_outages += 1
             if self.consecutive_outages >= BREAKER_THRESHOLD:
                 self._abort(
-                    f"The last {self.consecutive_outages} rows sent to Kianda all "
+                    f"the last {self.consecutive_outages} rows sent to Kianda all "
                     "failed or are unknown, so it looks down or overloaded. Run "
                     f"again once it is back. The last failure: {exc}"
                 )
@@ -938,12 +938,16 @@ def _signals_stop(stop: Callable[[str], None]) -> Iterator[None]:
 
     def handler(signum: int, frame: object) -> None:
         if first and time.monotonic() - first[0] >= REPEAT_SIGNAL_SECONDS:
-            os.write(2, SECOND_SIGNAL_MESSAGE.encode())  # stderr, even if replaced
-            os._exit(ExitCode.ABORTED)
+            _end_at_once()
         if first:
             return  # the same stop, sent twice (as `timeout` does)
         first.append(time.monotonic())
         stop(STOP_SIGNALS[signal.Signals(signum)])
+        log.warning(
+            "Waiting for the answers to the requests in flight (at most "
+            "KIANDA_TIMEOUT each); a second Ctrl+C stops at once and leaves those "
+            "rows 'unknown'."
+        )
 
     for number in STOP_SIGNALS:
         previous[number] = signal.signal(number, handler)
@@ -952,6 +956,17 @@ def _signals_stop(stop: Callable[[str], None]) -> Iterator[None]:
     finally:
         for number, earlier in previous.items():
             signal.signal(number, earlier)
+
+
+def _end_at_once() -> None:
+    """End the process now (exit 3), saying so in the log and on standard error."""
+    log.error(SECOND_SIGNAL_MESSAGE.rstrip())
+    handlers = logging.getLogger("sync").handlers
+    for handler in handlers:
+        handler.flush()
+    if all(isinstance(h, logging.FileHandler) for h in handlers):
+        os.write(2, SECOND_SIGNAL_MESSAGE.encode())  # the log went elsewhere
+    os._exit(ExitCode.ABORTED)
 
 
 Progress = Callable[[int, int, int], None]

@@ -701,3 +701,19 @@ def test_client_reads_retry_after_as_http_allows_it(
     """Whole or decimal seconds, or an HTTP date (one past means at once); anything
     else, such as a negative number, leaves the usual growing wait in charge."""
     assert sync.client._retry_after_seconds(header) == seconds
+
+
+def test_client_counts_a_retry_only_when_it_is_sent(emulator: Emulator) -> None:
+    """A retry whose wait ended just as the run stopped is never sent, so it is not
+    counted: the summary's retries are the requests sent again, no more."""
+    emulator.faults.rate_429 = 1.0
+    client = KiandaClient(
+        Settings(domain=emulator.url, token=SecretStr(TOKEN), max_retries=3),
+        sleep=lambda _: client.concurrency.stop(),  # the stop lands during the wait
+    )
+
+    with pytest.raises(ApiStopped):
+        client.create("leave", [])
+
+    assert emulator.store.count("POST", "/api/instances/create") == 1
+    assert (client.stats.requests, client.stats.retries) == (1, 0)

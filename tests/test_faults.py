@@ -372,7 +372,7 @@ def test_breaker_stops_a_run_kianda_keeps_failing(
     assert run.statuses == Counter({status: 10, "not attempted": 90})
     assert run.output.count("Stopping the run") == 1
     assert (
-        "Stopping the run: The last 10 rows sent to Kianda all failed or are "
+        "Stopping the run: the last 10 rows sent to Kianda all failed or are "
         "unknown, so it looks down or overloaded. Run again once it is back. The "
         f"last failure: {said.format(url=url)}" in run.output
     )
@@ -421,7 +421,7 @@ def test_breaker_counts_failures_as_they_come_not_behind_a_slow_row(
 
     sent = emulator.store.count("POST", "/api/instances/create")
     assert run.exit_code == 3
-    assert "The last 10 rows sent to Kianda all failed or are unknown" in run.output
+    assert "the last 10 rows sent to Kianda all failed or are unknown" in run.output
     assert 10 <= sent <= 10 + 8
     assert run.statuses == Counter({"failed": sent, "not attempted": ROWS - sent})
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import shutil
+import threading
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -141,3 +144,82 @@ def test_secrets_never_written(
     assert TOKEN not in written
     assert PASSWORD not in written
     assert "'Authorization'" not in written  # a header dict printed somewhere
+
+
+class _Echo(http.server.BaseHTTPRequestHandler):
+    """A proxy-like server whose error pages repeat the request it was sent."""
+
+    def _answer(self, status: int, text: str) -> None:
+        body = json.dumps({"message": text}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        sent = self.rfile.read(length).decode("utf-8", "replace")
+        if self.path == "/token":
+            self._answer(400, f"bad login form: {sent}")
+        else:
+            said = self.headers.get("Authorization", "")
+            self._answer(400, f"bad request, got header Authorization: {said}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("verbosity", [[], ["-v"]], ids=["info", "debug"])
+@pytest.mark.parametrize("login", [False, True], ids=["token", "password"])
+def test_secrets_echoed_by_the_server_are_masked(
+    tmp_path: Path, verbosity: list[str], login: bool
+) -> None:
+    """A server that repeats the request's token or password in its error message:
+    every row's message, the log, the results and the ledger show it masked."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    sample = Path(shutil.copy(SAMPLE_XLSX, folder / "in.xlsx"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    secret = (
+        {
+            "KIANDA_USERNAME": "admin",
+            "KIANDA_PASSWORD": PASSWORD,
+            "KIANDA_SUBSCRIPTION_ID": "s",
+        }
+        if login
+        else {"KIANDA_TOKEN": TOKEN}
+    )
+    env = {
+        "KIANDA_DOMAIN": f"http://127.0.0.1:{server.server_port}",
+        "KIANDA_LEDGER": str(folder / "ledger.sqlite3"),
+        "KIANDA_MAX_RETRIES": "0",
+        **secret,
+    }
+    try:
+        result = invoke(
+            [
+                *verbosity,
+                "--log-file",
+                str(folder / "run.log"),
+                "run",
+                str(SAMPLE_MAPPING),
+                str(sample),
+                "-o",
+                str(folder / "results.xlsx"),
+            ],
+            env,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    written = _everything_written(folder, result.output)
+    assert result.exit_code in (1, 3)
+    assert TOKEN not in written
+    assert PASSWORD not in written
+    if login:
+        assert "password=********" in written
+    else:
+        assert "Authorization: Bearer ********" in written

@@ -165,7 +165,7 @@ def test_name_not_found_is_failed_not_unknown(tmp_path: Path) -> None:
     assert 10 <= statuses["failed"] <= 10 + 4
     assert statuses["failed"] + statuses["not attempted"] == 50
     assert pending == 0
-    assert "The last 10 rows sent to Kianda all failed or are unknown" in output
+    assert "the last 10 rows sent to Kianda all failed or are unknown" in output
 
 
 @pytest.mark.parametrize(
