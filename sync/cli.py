@@ -420,7 +420,7 @@ def reconcile_command(
         f"{states[state]} "
         + ("differ" if state is RowState.DIFFERS and states[state] != 1 else state)
         for state in RowState
-        if states[state] or state is not RowState.NOT_CHECKED
+        if states[state] or state not in (RowState.UNKNOWN, RowState.NOT_CHECKED)
     ]
     click.echo(
         f"Reconciled {summary.rows} rows of {summary.input_path} with Kianda: "

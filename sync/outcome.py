@@ -134,6 +134,8 @@ class RowState(StrEnum):
     DIFFERS = "differs"
     MISSING = "missing in Kianda"
     NEVER_SYNCED = "never synced"
+    UNKNOWN = "unknown"
+    """Its create was sent and never confirmed: it may or may not be in Kianda."""
     INVALID = "invalid in the sheet"
     NOT_CHECKED = "not checked"
 
@@ -145,6 +147,7 @@ DRIFT_STATES = frozenset(
         RowState.DIFFERS,
         RowState.MISSING,
         RowState.NEVER_SYNCED,
+        RowState.UNKNOWN,
         RowState.NOT_CHECKED,
     }
 )

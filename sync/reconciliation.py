@@ -187,7 +187,7 @@ class _Checker:
         if instance_id is None and converted.key is not None and self.ledger:
             entry = self.ledger.lookup(self.mapping.process, converted.key)
             if entry is not None and entry.state is KeyState.PENDING:
-                return RowCheck(number, key, "", RowState.NEVER_SYNCED, _PENDING)
+                return RowCheck(number, key, "", RowState.UNKNOWN, _PENDING)
             if entry is not None:
                 instance_id = entry.instance_id
         if instance_id is None:
@@ -258,7 +258,9 @@ _NEVER = (
 )
 _PENDING = (
     "A create was sent for this row but Kianda never confirmed it, so it may or may "
-    "not exist in Kianda. Run kianda-sync run: it says what to do."
+    "not exist in Kianda. Look for it there: if it is there, put its ID in the "
+    "'Instance ID' column; then kianda-sync run --retry-unknown creates only the "
+    "rows still without an ID."
 )
 
 

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 STATE_TONES = {
     RowState.IN_SYNC: Tone.GOOD,
     RowState.NEVER_SYNCED: Tone.BAD,
+    RowState.UNKNOWN: Tone.BAD,
     RowState.INVALID: Tone.NOTE,
     RowState.DIFFERS: Tone.BAD,
     RowState.MISSING: Tone.BAD,
@@ -31,6 +32,7 @@ STATE_LABELS = {
     RowState.DIFFERS: "Rows that differ",
     RowState.MISSING: "Rows missing in Kianda",
     RowState.NEVER_SYNCED: "Rows never synced",
+    RowState.UNKNOWN: "Rows whose create was never confirmed",
     RowState.INVALID: "Rows invalid in the sheet",
     RowState.NOT_CHECKED: "Rows not checked",
 }
@@ -61,6 +63,11 @@ def verdict(summary: ReconcileSummary) -> str:
         )
     if states[RowState.NEVER_SYNCED]:
         found.append(f"{_count(states[RowState.NEVER_SYNCED], 'row')} never synced")
+    if states[RowState.UNKNOWN]:
+        found.append(
+            f"{_count(states[RowState.UNKNOWN], 'row')} whose create Kianda never "
+            "confirmed"
+        )
     if states[RowState.NOT_CHECKED]:
         found.append(f"{_count(states[RowState.NOT_CHECKED], 'row')} not checked")
     listed = ", ".join(found[:-1]) + " and " + found[-1] if len(found) > 1 else found[0]

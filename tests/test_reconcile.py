@@ -168,6 +168,40 @@ def test_reconcile_before_any_run_finds_rows_never_synced(
     assert not kianda.ledger.exists()
 
 
+def test_reconcile_calls_unconfirmed_creates_unknown_not_never_synced(
+    kianda: Kianda, sample: Path
+) -> None:
+    """A row whose create was sent and never confirmed may well be in Kianda: the
+    report calls it 'unknown' with the way out, never 'never synced' (which would
+    invite creating it a second time)."""
+    faults = kianda.emulator.faults
+    faults.lose_create_answer = 0.25
+    invoke(["run", str(SAMPLE_MAPPING), str(sample)], kianda.env())
+    faults.lose_create_answer = 0.0
+    lost = faults.lost_answers
+
+    result = invoke(["reconcile", str(SAMPLE_MAPPING), str(sample)], kianda.env())
+
+    assert lost > 0
+    assert result.exit_code == 1
+    assert (
+        f"{42 - lost} in sync, 0 differ, 0 missing in Kianda, 0 never synced, "
+        f"{lost} unknown, 3 invalid in the sheet" in result.output
+    )
+    assert f"Not in sync: {lost} rows whose create Kianda never confirmed." in (
+        result.output
+    )
+    rows = _sheet(sample.with_name("requests.reconcile.xlsx"), "Rows")
+    header = list(rows[0])
+    state, message = header.index("Reconcile Status"), header.index("Message")
+    unknown = [line for line in rows[1:] if line[state] == "unknown"]
+    assert len(unknown) == lost
+    assert str(unknown[0][message]).endswith(
+        "then kianda-sync run --retry-unknown creates only the rows still without an "
+        "ID."
+    )
+
+
 def test_reconcile_reads_the_ledger_without_changing_it(
     kianda: Kianda, sample: Path
 ) -> None:
