@@ -38,6 +38,7 @@ def run_sync(
     emulator: bool = False,
     dry_run: bool = False,
     retry_unknown: bool = False,
+    confirm: Callable[[str], bool] | None = None,
     force: bool = False,
     only_failed: str | Path | None = None,
     notice: Callable[[str], None] = log.info,
@@ -48,12 +49,15 @@ def run_sync(
     """Sync ``input_file`` into Kianda as ``mapping`` says and write the results.
 
     Keyword settings (``domain``, ``token``, ``concurrency``, ``ledger``, ...) beat the
-    environment. Raises a ``sync.errors.SyncError`` when nothing could be done; row
-    problems and an aborted run are in the returned summary.
+    environment. ``confirm`` asks a person yes or no before ``retry_unknown`` creates
+    rows again (the command line passes it only at a terminal). Raises a
+    ``sync.errors.SyncError`` when nothing could be done; row problems and an
+    aborted run are in the returned summary.
     """
     options = RunOptions(
         dry_run=dry_run,
         retry_unknown=retry_unknown,
+        confirm=confirm,
         force=force,
         emulator=emulator,
         only_failed=Path(only_failed) if only_failed else None,

@@ -96,6 +96,11 @@ def _notice(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _confirm(question: str) -> bool:
+    """Ask the person at the terminal; no answer (Enter) means no."""
+    return click.confirm(question, default=False, err=True)
+
+
 @contextmanager
 def _progress() -> Iterator[Any]:
     """A live bar when standard error is a terminal, else a log line per tenth."""
@@ -330,6 +335,7 @@ def run(
             emulator=emulator,
             dry_run=dry_run,
             retry_unknown=retry_unknown,
+            confirm=_confirm if sys.stdin.isatty() else None,
             force=force,
             only_failed=only_failed,
             notice=_notice,

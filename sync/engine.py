@@ -47,6 +47,7 @@ from sync.errors import (
     ApiSetupError,
     ApiStopped,
     ApiUnavailable,
+    ConfigError,
     ExitCode,
     InputError,
 )
@@ -114,6 +115,8 @@ class RunOptions:
     only_failed: Path | None = None
     command: str = "run"
     command_line: str = ""
+    confirm: Callable[[str], bool] | None = None
+    """Asks a person at a terminal a yes/no question; None where nobody can answer."""
 
 
 @dataclass
@@ -569,9 +572,18 @@ class _Run:
             f"--retry-unknown creates {len(again)} {_rows(len(again))} again whose "
             f"create Kianda never confirmed and that have no Instance ID "
             f"({_rows(len(again))} {shown}{more}); any of them Kianda did store will "
-            f"then exist twice.{also} If you have not looked for them in Kianda yet, "
-            "stop now (Ctrl+C)."
+            f"then exist twice.{also}"
         )
+        confirm = self.options.confirm
+        if confirm is not None and not confirm(
+            f"Create these {len(again)} {_rows(len(again))} again, now that you have "
+            "looked for them in Kianda?"
+        ):
+            raise ConfigError(
+                "Nothing was sent. Look for those rows in Kianda, put the ID of each "
+                "one found in its 'Instance ID' cell, and run again with "
+                "--retry-unknown."
+            )
 
     def _start(self, summary: RunSummary) -> None:
         """Record the run, and say so if this very file was synced here before."""

@@ -639,3 +639,48 @@ def _has_open(pid: int, path: Path) -> bool:
         except OSError:
             continue
     return False
+
+
+def test_retry_unknown_asks_first_and_a_no_sends_nothing(tmp_path: Path) -> None:
+    """At a terminal, --retry-unknown asks before it creates rows again; answered
+    no, it stops with what to do, sends nothing and leaves no results file."""
+    from sync.api import run_sync
+    from sync.errors import ConfigError
+
+    source, ledger = tmp_path / "staff.csv", tmp_path / "ledger.sqlite3"
+    _write_input(source, 100)
+    mapping = _mapping(tmp_path)
+    store = EmulatorStore()
+    store.add_process("staff", ["employeeId", "name", "team"])
+    faults = Faults(seed=5, lose_create_answer=0.1)
+    asked: list[str] = []
+
+    def say_no(question: str) -> bool:
+        asked.append(question)
+        return False
+
+    with Emulator(store, token=TOKEN, faults=faults) as emulator:
+        env = _env(emulator, ledger)
+        invoke(["run", str(mapping), str(source), "-o", str(tmp_path / "r.xlsx")], env)
+        lost = faults.lost_answers
+        faults.lose_create_answer = 0.0
+        creates = store.count("POST", "/api/instances/create")
+        with pytest.raises(ConfigError) as caught:
+            run_sync(
+                mapping,
+                source,
+                output=tmp_path / "again.xlsx",
+                retry_unknown=True,
+                confirm=say_no,
+                domain=emulator.url,
+                token=TOKEN,
+                ledger=ledger,
+            )
+
+    assert lost > 0
+    assert asked == [
+        f"Create these {lost} rows again, now that you have looked for them in Kianda?"
+    ]
+    assert str(caught.value).startswith("Nothing was sent.")
+    assert store.count("POST", "/api/instances/create") == creates
+    assert not (tmp_path / "again.xlsx").exists()
