@@ -66,6 +66,21 @@ def _keys_held(store: EmulatorStore) -> Counter[str]:
     )
 
 
+def _tool(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``kianda-sync ARGS`` as a child process, its output captured.
+
+    SIGINT is given its default action first: a child of a non-interactive shell
+    would otherwise be born ignoring it, unlike a command typed at a terminal.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", "sync", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+    )
+
+
 def _env(emulator: Emulator, ledger: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIANDA_")}
     env.update(
@@ -484,15 +499,10 @@ def test_stop_signal_stops_cleanly_with_every_row_in_the_results(
     store = KillingStore()
     store.signal, store.kill_at, store.delay = stop, 40, 0.005
     store.times = times
-    command = [sys.executable, "-m", "sync", "run", str(mapping), str(source)]
+    command = ["run", str(mapping), str(source), "-o", str(tmp_path / "r.xlsx")]
 
     with Emulator(store, token=TOKEN) as emulator:
-        store.victim = subprocess.Popen(
-            [*command, "-o", str(tmp_path / "r.xlsx")],
-            env=_env(emulator, ledger),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        store.victim = _tool(command, _env(emulator, ledger))
         _, err = store.victim.communicate(timeout=120)
         code = store.victim.returncode
         store.victim = None
@@ -553,15 +563,10 @@ def test_second_stop_signal_ends_the_run_at_once_and_nothing_is_created_twice(
     _write_input(source, 200)
     mapping = _mapping(tmp_path)
     store = HeldAfterTwoSignals(stop)
-    command = [sys.executable, "-m", "sync", "run", str(mapping), str(source)]
+    command = ["run", str(mapping), str(source), "-o", str(tmp_path / "r.xlsx")]
 
     with Emulator(store, token=TOKEN) as emulator:
-        store.victim = subprocess.Popen(
-            [*command, "-o", str(tmp_path / "r.xlsx")],
-            env=_env(emulator, ledger),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        store.victim = _tool(command, _env(emulator, ledger))
         try:
             _, err = store.victim.communicate(timeout=30)
             still_held = not store.release.is_set()
@@ -600,16 +605,9 @@ def test_stop_while_the_input_is_read_ends_with_a_sentence_and_exit_3(
     mapping = _mapping(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIANDA_")}
     env.update(KIANDA_LEDGER=str(ledger))
-    command = [sys.executable, "-m", "sync", "run", str(mapping), str(source)]
+    command = ["run", str(mapping), str(source), "--emulator"]
 
-    victim = subprocess.Popen(
-        [*command, "--emulator", "-o", str(tmp_path / "r.xlsx")],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        # Started from a non-interactive shell, SIGINT would be ignored from birth.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
-    )
+    victim = _tool([*command, "-o", str(tmp_path / "r.xlsx")], env)
     deadline = time.monotonic() + 60
     while not _has_open(victim.pid, source):
         assert victim.poll() is None and time.monotonic() < deadline
