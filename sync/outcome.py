@@ -113,6 +113,12 @@ class RunSummary(_Timed):
         """Rows read (blank rows are not rows)."""
         return sum(self.statuses.values())
 
+    @property
+    def rows_per_second(self) -> float:
+        """Rows handled per second; rows a stopped run never sent do not count."""
+        handled = self.rows - self.statuses[Status.NOT_ATTEMPTED]
+        return handled / self.duration if self.duration > 0 else 0.0
+
     def add(self, result: RowResult) -> None:
         """Count one row's outcome."""
         self.statuses[result.status] += 1

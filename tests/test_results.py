@@ -313,3 +313,17 @@ def test_results_large_file_is_written_completely(tmp_path: Path) -> None:
     assert lines[-1][0] == f"REF-{count + 1:06d}"
     assert [line[7] for line in lines[1:]] == list(range(2, count + 2))
     assert [line[0] for line in attention[1:]] == list(range(1000, count + 2, 1000))
+
+
+def test_rows_per_second_leaves_out_rows_a_stopped_run_never_sent(
+    tmp_path: Path,
+) -> None:
+    """Six rows in 2 s, of which two were never sent: 2 rows per second, not 3."""
+    summary = _summary(tmp_path)
+    for number, status in enumerate(
+        [Status.CREATED] * 3 + [Status.FAILED] + [Status.NOT_ATTEMPTED] * 2, start=2
+    ):
+        summary.add(RowResult(_row(number, "A", "B", ""), Action.CREATE, status))
+
+    assert summary.rows == 6
+    assert summary.rows_per_second == 2.0
