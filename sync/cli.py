@@ -97,8 +97,12 @@ def _notice(message: str) -> None:
 
 
 def _confirm(question: str) -> bool:
-    """Ask the person at the terminal; no answer (Enter) means no."""
-    return click.confirm(question, default=False, err=True)
+    """Ask the person at the terminal; Enter, Ctrl+D or Ctrl+C mean no."""
+    try:
+        return click.confirm(question, default=False, err=True)
+    except click.Abort:
+        click.echo(err=True)
+        return False
 
 
 @contextmanager
@@ -335,7 +339,7 @@ def run(
             emulator=emulator,
             dry_run=dry_run,
             retry_unknown=retry_unknown,
-            confirm=_confirm if sys.stdin.isatty() else None,
+            confirm=_confirm if sys.stdin.isatty() and sys.stderr.isatty() else None,
             force=force,
             only_failed=only_failed,
             notice=_notice,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import json
 import logging
 import math
 import os
@@ -24,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -90,7 +91,7 @@ class _Scrubber(logging.Filter):
     """
 
     MASK = "********"
-    _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;}<]+")
+    _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;}<]+?(?=\.?(?:[\s\"',;}<]|$))")
 
     def __init__(self) -> None:
         super().__init__()
@@ -98,10 +99,20 @@ class _Scrubber(logging.Filter):
         self._lock = threading.Lock()
 
     def add(self, secret: str | None) -> None:
-        """Remember a secret to mask (too short a one would mask ordinary words)."""
-        if secret and len(secret) >= 4:
-            with self._lock:
-                self._secrets.add(secret)
+        """Remember a secret to mask, as written and as URL, form, JSON and Python
+        escaping spell it (too short a one would mask ordinary words)."""
+        if not secret or len(secret) < 4:
+            return
+        spellings = {
+            secret,
+            quote(secret, safe=""),
+            quote_plus(secret),
+            json.dumps(secret)[1:-1],
+            json.dumps(secret, ensure_ascii=False)[1:-1],
+            repr(secret)[1:-1],
+        }
+        with self._lock:
+            self._secrets.update(spellings)
 
     def __call__(self, text: str) -> str:
         with self._lock:
@@ -336,7 +347,12 @@ class KiandaClient:
         self.stats.add("requests")
         try:
             return self._session.request(
-                method, url, headers=headers, timeout=(timeout, timeout), **kwargs
+                method,
+                url,
+                headers=headers,
+                timeout=(timeout, timeout),
+                allow_redirects=False,  # the token goes to KIANDA_DOMAIN only
+                **kwargs,
             )
         except requests.ConnectTimeout:
             raise ApiUnavailable(
@@ -424,7 +440,10 @@ class KiandaClient:
         started = self._clock()
         try:
             response = self._session.post(
-                self.domain + "/token", data=form, timeout=s.timeout
+                self.domain + "/token",
+                data=form,
+                timeout=s.timeout,
+                allow_redirects=False,  # the password goes to KIANDA_DOMAIN only
             )
         except requests.RequestException:
             raise ApiUnavailable(
@@ -432,6 +451,8 @@ class KiandaClient:
                 "KIANDA_DOMAIN and the network, then run again.",
                 maybe_sent=False,
             ) from None
+        if response.is_redirect:
+            raise _redirected(self.domain, response)
         if response.status_code != 200:
             detail = _server_message(response)
             raise ApiAuthError(
@@ -445,6 +466,12 @@ class KiandaClient:
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise ApiAuthError("Kianda's login answer held no access token.")
+        if not re.fullmatch(r"[\x21-\x7e]+", token):
+            raise ApiAuthError(
+                "Kianda's login answer held an access token with spaces or characters "
+                "an HTTP header cannot carry, so nothing was sent. Check that "
+                "KIANDA_DOMAIN is your Kianda workspace."
+            )
         try:
             lifetime = float(data.get("expires_in", 299))
         except (TypeError, ValueError):
@@ -618,6 +645,16 @@ def _duration(seconds: float) -> str:
     return f"{count} second" + ("" if count == 1 else "s")
 
 
+def _redirected(domain: str, response: requests.Response) -> ApiSetupError:
+    """Kianda's address answered with a redirect, which is never followed."""
+    target = _SCRUB(response.headers.get("Location", "another address"))[:200]
+    return ApiSetupError(
+        f"{domain} answered HTTP {response.status_code}, a redirect to {target}. "
+        "kianda-sync does not follow redirects, so the token and password only ever "
+        "go to KIANDA_DOMAIN: if that address is right, set KIANDA_DOMAIN to it."
+    )
+
+
 def _stopped(error: ApiError) -> ApiStopped:
     """A request left waiting for its retry by a stopping run: it was never acted on."""
     return ApiStopped(
@@ -651,7 +688,8 @@ def _server_message(response: requests.Response) -> str:
         for key in ("message", "error_description", "error", "errors", "Message"):
             value = data.get(key)
             if value:
-                return str(value)[:500].rstrip(". ")
+                said = value if isinstance(value, str) else json.dumps(value)
+                return _SCRUB(said)[:500].rstrip(". ")
     text = response.text.strip()
     if data is None and text.startswith("<"):
         return (
@@ -659,7 +697,7 @@ def _server_message(response: requests.Response) -> str:
             "point at another web site"
         )
     if data is None and text:
-        return text[:200]
+        return _SCRUB(text)[:200]
     return ""
 
 
@@ -669,6 +707,8 @@ def _status_error(method: str, path: str, response: requests.Response) -> ApiErr
     detail = _server_message(response).rstrip(".")
     said = f": {detail}" if detail else ""
     log.debug("%s %s -> %s %s", method, path, status, response.text[:2000])
+    if response.is_redirect:
+        return _redirected(urlsplit(response.url)._replace(path="").geturl(), response)
     if status == 401:
         return ApiAuthError(
             f"Kianda refused the token (HTTP 401){said}. Set a fresh KIANDA_TOKEN, "

@@ -568,13 +568,14 @@ class _Run:
         shown = ", ".join(str(n) for n in again[:10])
         more = f" and {len(again) - 10:,} more" if len(again) > 10 else ""
         also = f" ({updated}.)" if given else ""
+        creates = "would create" if self.options.dry_run else "creates"
         self.notice(
-            f"--retry-unknown creates {len(again)} {_rows(len(again))} again whose "
+            f"--retry-unknown {creates} {len(again)} {_rows(len(again))} again whose "
             f"create Kianda never confirmed and that have no Instance ID "
             f"({_rows(len(again))} {shown}{more}); any of them Kianda did store will "
             f"then exist twice.{also}"
         )
-        confirm = self.options.confirm
+        confirm = None if self.options.dry_run else self.options.confirm
         if confirm is not None and not confirm(
             f"Create these {len(again)} {_rows(len(again))} again, now that you have "
             "looked for them in Kianda?"
@@ -611,7 +612,12 @@ class _Run:
             self.notice(
                 f"This exact file was already synced into '{self.mapping.process}' by "
                 f"run {earlier.run_id} on {earlier.started_at}; rows already sent come "
-                "out 'unchanged', so nothing is created twice."
+                "out 'unchanged'"
+                + (
+                    "."
+                    if self.options.retry_unknown
+                    else ", so nothing is created twice."
+                )
             )
 
     def _mark(self) -> None:

@@ -216,8 +216,13 @@ class ReconcileSummary(_Timed):
 
     @property
     def in_sync(self) -> bool:
-        """Whether every valid row's instance exists and holds what the row says."""
-        return not any(self.states[s] for s in DRIFT_STATES)
+        """Whether every valid row's instance exists and holds what the row says.
+
+        A sheet whose every row is invalid compared nothing, so it is not in sync.
+        """
+        if any(self.states[s] for s in DRIFT_STATES):
+            return False
+        return bool(self.states[RowState.IN_SYNC]) or not self.states[RowState.INVALID]
 
     @property
     def exit_code(self) -> int:

@@ -70,6 +70,11 @@ def verdict(summary: ReconcileSummary) -> str:
         )
     if states[RowState.NOT_CHECKED]:
         found.append(f"{_count(states[RowState.NOT_CHECKED], 'row')} not checked")
+    if not found:
+        return (
+            f"Nothing compared: all {_count(invalid, 'row')} of the sheet are invalid. "
+            "Run kianda-sync validate on it to see why."
+        )
     listed = ", ".join(found[:-1]) + " and " + found[-1] if len(found) > 1 else found[0]
     return (
         f"Not in sync: {listed}. See the 'Differences' and 'Rows' sheets of the report."

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import http.server
+import json
 import re
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from pydantic import SecretStr
@@ -21,6 +23,7 @@ from sync.errors import (
     ApiAuthError,
     ApiRateLimited,
     ApiRejected,
+    ApiSetupError,
     ApiStopped,
     ApiUnavailable,
 )
@@ -717,3 +720,92 @@ def test_client_counts_a_retry_only_when_it_is_sent(emulator: Emulator) -> None:
 
     assert emulator.store.count("POST", "/api/instances/create") == 1
     assert (client.stats.requests, client.stats.retries) == (1, 0)
+
+
+class _Redirect(http.server.BaseHTTPRequestHandler):
+    """Answers every POST with a 307 to another address, counting what it saw."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        type(self).seen.append(self.path)
+        self.send_response(307)
+        self.send_header("Location", "http://localhost:9/elsewhere" + self.path)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("login", [False, True], ids=["token", "password"])
+def test_client_never_follows_a_redirect_with_the_secrets(login: bool) -> None:
+    """A redirect is not followed, so the token or password never reaches another
+    address; the error says where Kianda's address pointed and what to do."""
+    handler = type("Handler", (_Redirect,), {"seen": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    secrets = (
+        {"username": "admin", "password": SecretStr("pw-1234"), "subscription_id": "s"}
+        if login
+        else {"token": SecretStr(TOKEN)}
+    )
+    try:
+        client = KiandaClient(Settings(domain=url, **secrets))
+        with pytest.raises(ApiSetupError) as caught:
+            client.create("leave", [])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    path = "/token" if login else "/api/instances/create"
+    assert handler.seen == [path]
+    assert str(caught.value) == (
+        f"{url} answered HTTP 307, a redirect to http://localhost:9/elsewhere{path}. "
+        "kianda-sync does not follow redirects, so the token and password only ever "
+        "go to KIANDA_DOMAIN: if that address is right, set KIANDA_DOMAIN to it."
+    )
+
+
+@pytest.mark.parametrize("token", ["abc\ndef", "abc\u20acdef", "abc def"])
+def test_client_refuses_a_login_token_no_header_can_carry(
+    emulator: Emulator, token: str
+) -> None:
+    """A login answer whose token cannot go in a header stops before any request,
+    as a refused login: nothing is sent, so no row can be 'unknown'."""
+
+    class OddToken(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.dumps({"access_token": token, "expires_in": 299}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OddToken)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        client = KiandaClient(
+            Settings(
+                domain=url,
+                username="admin",
+                password=SecretStr("pw-1234"),
+                subscription_id="s",
+            )
+        )
+        with pytest.raises(ApiAuthError) as caught:
+            client.create("leave", [])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert client.stats.requests == 0
+    assert "an access token with spaces or characters an HTTP header cannot carry" in (
+        str(caught.value)
+    )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import openpyxl
 import pytest
 
-from sync.outcome import RowState
+from sync.outcome import ReconcileSummary, RowState
 from sync.reconciliation import reconcile
+from sync.report import verdict
 from sync.settings import Settings
 from tests.conftest import SAMPLE_MAPPING, SAMPLE_XLSX, Kianda, invoke
 
@@ -347,3 +350,24 @@ def test_reconcile_python_api_returns_the_summary(tmp_path: Path) -> None:
 
     assert (ran.exit_code, ran.rows, checked.exit_code) == (1, 45, 0)
     assert (tmp_path / "c.xlsx").exists()
+
+
+def test_reconcile_of_a_sheet_with_no_valid_row_is_not_in_sync(tmp_path: Path) -> None:
+    """Every row invalid means nothing was compared: not 'in sync', and exit 1, so
+    a cron job alerting on drift does not take a broken sheet for a clean one."""
+    now = dt.datetime.now(dt.UTC)
+    summary = ReconcileSummary(
+        run_id="r",
+        input_path=tmp_path / "in.xlsx",
+        mapping_path=tmp_path / "m.yaml",
+        report_path=tmp_path / "r.xlsx",
+        started=now,
+        states=Counter({RowState.INVALID: 45}),
+    )
+
+    assert summary.in_sync is False
+    assert summary.exit_code == 1
+    assert verdict(summary) == (
+        "Nothing compared: all 45 rows of the sheet are invalid. Run kianda-sync "
+        "validate on it to see why."
+    )

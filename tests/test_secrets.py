@@ -223,3 +223,94 @@ def test_secrets_echoed_by_the_server_are_masked(
         assert "password=********" in written
     else:
         assert "Authorization: Bearer ********" in written
+
+
+class _Hostile(http.server.BaseHTTPRequestHandler):
+    """A server whose answers repeat secrets in the awkward ways real ones do."""
+
+    mode = ""
+
+    def _send(self, status: int, body: bytes, kind: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        sent = self.rfile.read(length).decode("utf-8", "replace")
+        said = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        if self.mode == "cut-text":
+            text = "x" * 181 + " token=" + said
+            self._send(500, text.encode(), "text/plain")
+        elif self.mode == "cut-json":
+            body = json.dumps({"message": "y" * 481 + " token " + said})
+            self._send(500, body.encode(), "application/json")
+        elif self.mode == "bearer-then-stop":
+            body = json.dumps({"message": f"upstream rejected Bearer {said}. Later"})
+            self._send(500, body.encode(), "application/json")
+        elif self.mode == "form-echo":
+            body = json.dumps({"error_description": f"could not parse {sent}"})
+            self._send(400, body.encode(), "application/json")
+        elif self.mode == "errors-list":
+            password = "P@ss w0rd&=%+\"x'y\\z"
+            body = json.dumps({"errors": [f"bad password {password}"]})
+            self._send(400, body.encode(), "application/json")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("mode", "login", "masked"),
+    [
+        ("cut-text", False, None),
+        ("cut-json", False, None),
+        ("bearer-then-stop", False, "upstream rejected Bearer ********. Later"),
+        ("form-echo", True, "password=********&scope=s"),
+        ("errors-list", True, "bad password ********"),
+    ],
+)
+def test_secrets_cut_or_encoded_by_the_server_are_masked(
+    tmp_path: Path, mode: str, login: bool, masked: str | None
+) -> None:
+    """Secrets are masked before a long answer is cut (so no prefix of one is left),
+    and in their URL-encoded, form and JSON spellings; a mask keeps the full stop."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    sample = Path(shutil.copy(SAMPLE_XLSX, folder / "in.xlsx"))
+    handler = type("Handler", (_Hostile,), {"mode": mode})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    password = "P@ss w0rd&=%+\"x'y\\z"
+    secret = (
+        {
+            "KIANDA_USERNAME": "admin",
+            "KIANDA_PASSWORD": password,
+            "KIANDA_SUBSCRIPTION_ID": "s",
+        }
+        if login
+        else {"KIANDA_TOKEN": TOKEN}
+    )
+    env = {
+        "KIANDA_DOMAIN": f"http://127.0.0.1:{server.server_port}",
+        "KIANDA_LEDGER": str(folder / "ledger.sqlite3"),
+        "KIANDA_MAX_RETRIES": "0",
+        **secret,
+    }
+    try:
+        args = [str(SAMPLE_MAPPING), str(sample), "-o", str(folder / "results.xlsx")]
+        result = invoke(
+            ["-v", "--log-file", str(folder / "run.log"), "run", *args], env
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    written = _everything_written(folder, result.output)
+    assert result.exit_code in (1, 3)
+    for leak in (TOKEN[:12], password[:8], "P%40ss", "P@ss+w0rd"):
+        assert leak not in written
+    if masked is not None:
+        assert masked in written
