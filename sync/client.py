@@ -452,7 +452,7 @@ class KiandaClient:
                 maybe_sent=False,
             ) from None
         if response.is_redirect:
-            raise _redirected(self.domain, response)
+            raise _redirected(_origin(self.domain), response)
         if response.status_code != 200:
             detail = _server_message(response)
             raise ApiAuthError(
@@ -645,6 +645,13 @@ def _duration(seconds: float) -> str:
     return f"{count} second" + ("" if count == 1 else "s")
 
 
+def _origin(url: str) -> str:
+    """scheme://host:port of a URL, without a user name, password, path or query."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
+
+
 def _redirected(domain: str, response: requests.Response) -> ApiSetupError:
     """Kianda's address answered with a redirect, which is never followed."""
     target = _SCRUB(response.headers.get("Location", "another address"))[:200]
@@ -706,9 +713,9 @@ def _status_error(method: str, path: str, response: requests.Response) -> ApiErr
     status = response.status_code
     detail = _server_message(response).rstrip(".")
     said = f": {detail}" if detail else ""
-    log.debug("%s %s -> %s %s", method, path, status, response.text[:2000])
+    log.debug("%s %s -> %s %s", method, path, status, _SCRUB(response.text)[:2000])
     if response.is_redirect:
-        return _redirected(urlsplit(response.url)._replace(path="").geturl(), response)
+        return _redirected(_origin(response.url), response)
     if status == 401:
         return ApiAuthError(
             f"Kianda refused the token (HTTP 401){said}. Set a fresh KIANDA_TOKEN, "
@@ -748,7 +755,13 @@ def _answer(method: str, path: str, response: requests.Response) -> Any:
     success = _get(data, "success")
     if success is not None and success is not True:
         detail = _server_message(response)
-        log.debug("%s %s -> success=%r %s", method, path, success, response.text[:2000])
+        log.debug(
+            "%s %s -> success=%r %s",
+            method,
+            path,
+            success,
+            _SCRUB(response.text)[:2000],
+        )
         raise ApiRejected(
             "Kianda answered that the request did not succeed"
             + (f": {detail}" if detail else "")
