@@ -697,7 +697,7 @@ class _Run:
                 self.position,
                 RunRow(
                     result.row.number,
-                    [c.text for c in result.row.cells],
+                    list(result.row.cells),
                     result.instance_id,
                     result.action.value,
                     result.status.value,

@@ -9,7 +9,7 @@ from pathlib import Path
 from sync.errors import LedgerError
 from sync.ledger import Ledger, RunRecord
 from sync.outcome import Action, RowResult, RunSummary, Status
-from sync.reader import Cell, Row
+from sync.reader import Row
 from sync.results import ResultsWriter
 
 
@@ -45,9 +45,8 @@ def rewrite_results(ledger_path: Path, run_id: str, output: Path) -> RunRecord:
         )
         with ResultsWriter(output, record.headers) as writer:
             for kept in ledger.run_rows(record.run_id):
-                cells = tuple(Cell(text, text) for text in kept.cells)
                 result = RowResult(
-                    Row(kept.source_row, cells),
+                    Row(kept.source_row, tuple(kept.cells)),
                     Action(kept.action),
                     Status(kept.status),
                     kept.message,

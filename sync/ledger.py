@@ -27,6 +27,7 @@ from pathlib import Path
 
 from sync.convert import FieldValue
 from sync.errors import LedgerError
+from sync.reader import Cell
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +134,45 @@ class RunRow:
     """One row of a past run's results."""
 
     source_row: int
-    cells: list[str]
+    cells: list[Cell]
+    """The input cells as read: typed dates and numbers stay typed."""
     instance_id: str
     action: str
     status: str
     message: str
+
+
+def _cell_json(cell: Cell) -> object:
+    """A cell as the ledger keeps it: its text, or for a date or number the typed
+    value and number format too, so results written again from the ledger hold
+    the same values as the first time."""
+    value = cell.value
+    kind = next((k for k, t in _CELL_TYPES if type(value) is t), None)
+    if kind is not None:
+        assert isinstance(value, dt.date | dt.time)
+        return {"t": cell.text, "f": cell.number_format, kind: value.isoformat()}
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"t": cell.text, "f": cell.number_format, "n": value}
+    return cell.text
+
+
+def _cell_from_json(kept: object) -> Cell:
+    """The cell :func:`_cell_json` kept; older ledgers kept only the text."""
+    if not isinstance(kept, dict):
+        return Cell(str(kept), str(kept))
+    text, fmt = str(kept.get("t", "")), kept.get("f")
+    for kind, made in _CELL_TYPES:
+        if kind in kept:
+            return Cell(made.fromisoformat(kept[kind]), text, fmt)
+    return Cell(kept.get("n", text), text, fmt)
+
+
+# The typed values a results workbook writes as typed, with their JSON keys.
+_CELL_TYPES: tuple[tuple[str, type[dt.date] | type[dt.time]], ...] = (
+    ("datetime", dt.datetime),
+    ("date", dt.date),
+    ("time", dt.time),
+)
 
 
 def fingerprint(fields: Iterable[FieldValue], *extra: str) -> str:
@@ -372,7 +407,7 @@ class Ledger:
                 run_id,
                 position,
                 row.source_row,
-                json.dumps(row.cells, ensure_ascii=False),
+                json.dumps([_cell_json(c) for c in row.cells], ensure_ascii=False),
                 row.instance_id,
                 row.action,
                 row.status,
@@ -429,9 +464,8 @@ class Ledger:
             (run_id,),
         )
         for source_row, cells, instance_id, action, status, message in cursor:
-            yield RunRow(
-                source_row, json.loads(cells), instance_id, action, status, message
-            )
+            kept = [_cell_from_json(c) for c in json.loads(cells)]
+            yield RunRow(source_row, kept, instance_id, action, status, message)
 
     def _runs(self, where: str, args: tuple[object, ...]) -> list[RunRecord]:
         query = f"{_RUN_COLUMNS} {where}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from pathlib import Path
 
@@ -15,8 +16,10 @@ from sync.ledger import (
     KeyEntry,
     KeyState,
     Ledger,
+    RunRow,
     fingerprint,
 )
+from sync.reader import Cell
 
 
 def test_ledger_upgrades_a_version_1_file_in_place(tmp_path: Path) -> None:
@@ -104,3 +107,33 @@ def test_fingerprint_ignores_field_order() -> None:
     assert fingerprint(a, "p") == fingerprint(list(reversed(a)), "p")
     assert fingerprint(a, "p") != fingerprint(a[:1], "p")
     assert fingerprint(a, "p") != fingerprint(a, "q")
+
+
+def test_ledger_reads_run_rows_kept_as_text_by_earlier_versions(tmp_path: Path) -> None:
+    """Rows an earlier version kept as plain text come back as text cells; typed
+    cells kept now come back typed, with their number format."""
+    path = tmp_path / "l.sqlite3"
+    with Ledger(path, "https://a.kianda.com") as ledger:
+        ledger.start_run(
+            "r1",
+            process="p",
+            input_path=Path("x.csv"),
+            checksum="abc",
+            mapping=Path("m.yaml"),
+            headers=["A", "B"],
+            command="run",
+        )
+        when = dt.datetime(2027, 10, 25)
+        typed = [Cell(when, "25/10/2027", "dd/mm/yyyy"), Cell(1250.5, "1,250.50")]
+        with ledger.batch():
+            ledger.record_row("r1", 1, RunRow(3, typed, "p-1", "create", "created", ""))
+            ledger._db.execute(
+                "INSERT INTO run_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                ("r1", 0, 2, '["25/10/2027", "x"]', "p-0", "create", "created", ""),
+            )
+        rows = list(ledger.run_rows("r1"))
+
+    assert [r.cells for r in rows] == [
+        [Cell("25/10/2027", "25/10/2027"), Cell("x", "x")],
+        typed,
+    ]

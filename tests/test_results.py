@@ -327,3 +327,37 @@ def test_rows_per_second_leaves_out_rows_a_stopped_run_never_sent(
 
     assert summary.rows == 6
     assert summary.rows_per_second == 2.0
+
+
+def test_history_writes_results_again_with_typed_dates_and_numbers(
+    kianda: Kianda, tmp_path: Path
+) -> None:
+    """Results written again from the ledger hold the same typed cells as the first
+    time (a real date stays a date, an amount a number), so they too can be the
+    next input: every row comes out as it did when the first results were fed back."""
+    sample = Path(shutil.copy(SAMPLE_XLSX, tmp_path / "requests.xlsx"))
+    first = tmp_path / "first.xlsx"
+    invoke(["run", str(SAMPLE_MAPPING), str(sample), "-o", str(first)], kianda.env())
+    listing = invoke(["history", "--ledger", str(kianda.ledger)])
+    run_id = listing.output.split()[0]
+    again = tmp_path / "again.xlsx"
+
+    rewrite = invoke(
+        ["history", run_id, "--ledger", str(kianda.ledger), "-o", str(again)]
+    )
+    fed_back = invoke(
+        ["run", str(SAMPLE_MAPPING), str(again), "-o", str(tmp_path / "r.xlsx")],
+        kianda.env(),
+    )
+
+    def results(path: Path) -> list[tuple[object, ...]]:
+        sheet = openpyxl.load_workbook(path)["Results"]
+        return [line[:-5] for line in sheet.iter_rows(values_only=True)]
+
+    original = results(first)
+    assert rewrite.exit_code == 0, rewrite.output
+    assert results(again) == original
+    assert any(isinstance(v, dt.datetime) for line in original for v in line)
+    assert any(isinstance(v, float) for line in original for v in line)
+    assert fed_back.exit_code == 1, fed_back.output
+    assert "42 unchanged, 3 invalid" in fed_back.output
