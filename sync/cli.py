@@ -203,7 +203,11 @@ def _print_summary(summary: RunSummary, verb: str) -> None:
         )
         then = "fix the sheet and run again"
         if summary.aborted:
-            then = "then run again once what stopped the run is dealt with"
+            then = (
+                "then run the same command again"
+                if _stopped_by_user(summary)
+                else "then run again once what stopped the run is dealt with"
+            )
         click.echo(
             f"{needs} {'row needs' if needs == 1 else 'rows need'} attention: see "
             f"{where}, {then}."
@@ -215,17 +219,13 @@ def _print_stop(summary: RunSummary) -> None:
 
     The reason is in the log; it is repeated here only when the log went to a file.
     """
-    from sync.engine import STOP_SIGNALS
-
     assert summary.aborted is not None
     root = click.get_current_context().find_root().obj or {}
     log_file = root.get("log_file")
-    by_user = summary.aborted in STOP_SIGNALS.values()
     if log_file:
-        where = f" The log is in {log_file}." if log_file else ""
         click.echo(
-            f"The run was stopped part-way because {summary.aborted.rstrip('.')}."
-            f"{where}"
+            f"The run was stopped part-way because {summary.aborted.rstrip('.')}. "
+            f"The log is in {log_file}."
         )
     else:
         click.echo("The run was stopped part-way (see the error above).")
@@ -233,10 +233,17 @@ def _print_stop(summary: RunSummary) -> None:
         "Rows it did not send are marked 'not attempted'; "
         + (
             "the same command sends them."
-            if by_user
+            if _stopped_by_user(summary)
             else "run again once that is fixed."
         )
     )
+
+
+def _stopped_by_user(summary: RunSummary) -> bool:
+    """Whether the run was stopped by Ctrl+C or SIGTERM, not by what Kianda did."""
+    from sync.engine import STOP_SIGNALS
+
+    return summary.aborted in STOP_SIGNALS.values()
 
 
 def _summary_json(summary: RunSummary, path: Path) -> None:

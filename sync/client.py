@@ -82,19 +82,20 @@ class ClientStats:
             setattr(self, name, getattr(self, name) + 1)
 
 
-class _Scrubber(logging.Filter):
+class _Scrubber:
     """Masks the secrets this process holds in any text that came from the server.
 
     A proxy or firewall may echo a request's headers or form back in its error
-    page, so Kianda's words can hold the bearer token or the password. Every error
-    the client raises, and every line its logger writes, passes through here.
+    page, so Kianda's words can hold the bearer token or the password. Server text
+    passes through here as it enters (its message, a redirect's Location, the
+    DEBUG dump of an answer), before it is cut to length, so no error, log line,
+    result or ledger row carries a secret.
     """
 
     MASK = "********"
     _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;}<]+?(?=\.?(?:[\s\"',;}<]|$))")
 
     def __init__(self) -> None:
-        super().__init__()
         self._secrets: set[str] = set()
         self._lock = threading.Lock()
 
@@ -121,18 +122,8 @@ class _Scrubber(logging.Filter):
             text = text.replace(secret, self.MASK)
         return self._BEARER.sub(rf"\g<1>{self.MASK}", text)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = self(record.getMessage()), ()
-        return True
-
-    def error(self, exc: ApiError) -> None:
-        """Mask secrets in an error's message, in place."""
-        exc.args = tuple(self(a) if isinstance(a, str) else a for a in exc.args)
-        exc.what = self(exc.what)
-
 
 _SCRUB = _Scrubber()
-log.addFilter(_SCRUB)
 
 
 class KiandaClient:
@@ -249,16 +240,6 @@ class KiandaClient:
     # --- plumbing --------------------------------------------------------------------
 
     def _call(
-        self, method: str, path: str, *, create: bool = False, **kwargs: Any
-    ) -> Any:
-        """Send one request (see :meth:`_call_retrying`), secrets masked in errors."""
-        try:
-            return self._call_retrying(method, path, create=create, **kwargs)
-        except ApiError as exc:
-            _SCRUB.error(exc)
-            raise
-
-    def _call_retrying(
         self, method: str, path: str, *, create: bool = False, **kwargs: Any
     ) -> Any:
         """Send one request with retries and token renewal; return the JSON answer.

@@ -76,6 +76,7 @@ from sync.results import (
     ResultsWriter,
     check_output,
     default_results_path,
+    format_moment,
     rows_to_retry,
 )
 from sync.settings import Settings
@@ -608,10 +609,11 @@ class _Run:
             and not self.options.force
             and any(earlier.counts.get(status) for status in synced)
         ):
-            summary.same_file_as = f"{earlier.run_id} ({earlier.started_at})"
+            when = format_moment(dt.datetime.fromisoformat(earlier.started_at))
+            summary.same_file_as = f"{earlier.run_id} ({when})"
             self.notice(
                 f"This exact file was already synced into '{self.mapping.process}' by "
-                f"run {earlier.run_id} on {earlier.started_at}; rows already sent come "
+                f"run {earlier.run_id} on {when}; rows already sent come "
                 "out 'unchanged'"
                 + (
                     "."
@@ -944,22 +946,23 @@ def _signals_stop(stop: Callable[[str], None]) -> Iterator[None]:
     the results and the ledger closed, rather than at an arbitrary instruction. A
     second signal, a second or more later, ends the process at once (exit 3): the
     ledger's pending marks make the rows in flight or next in line ``unknown`` next
-    time, so nothing is created twice. Outside
-    the main thread (an orchestrator's worker) signals cannot be caught.
+    time, so nothing is created twice. Outside the main thread (an orchestrator's
+    worker) signals cannot be caught.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     previous: dict[signal.Signals, Any] = {}
-    first: list[float] = []
+    first_at: float | None = None
 
     def handler(signum: int, frame: object) -> None:
-        if first and time.monotonic() - first[0] >= REPEAT_SIGNAL_SECONDS:
-            _end_at_once()
-        if first:
+        nonlocal first_at
+        if first_at is not None:
+            if time.monotonic() - first_at >= REPEAT_SIGNAL_SECONDS:
+                _end_at_once()
             return  # the same stop, sent twice (as `timeout` does)
-        first.append(time.monotonic())
+        first_at = time.monotonic()
         stop(STOP_SIGNALS[signal.Signals(signum)])
         log.warning(
             "Waiting for the answers to the requests in flight (at most "

@@ -147,9 +147,8 @@ def _cell_json(cell: Cell) -> object:
     value and number format too, so results written again from the ledger hold
     the same values as the first time."""
     value = cell.value
-    kind = next((k for k, t in _CELL_TYPES if type(value) is t), None)
-    if kind is not None:
-        assert isinstance(value, dt.date | dt.time)
+    if isinstance(value, dt.date | dt.time) and type(value) in _KINDS:
+        kind = _KINDS[type(value)]
         return {"t": cell.text, "f": cell.number_format, kind: value.isoformat()}
     if isinstance(value, int | float) and not isinstance(value, bool):
         return {"t": cell.text, "f": cell.number_format, "n": value}
@@ -161,18 +160,18 @@ def _cell_from_json(kept: object) -> Cell:
     if not isinstance(kept, dict):
         return Cell(str(kept), str(kept))
     text, fmt = str(kept.get("t", "")), kept.get("f")
-    for kind, made in _CELL_TYPES:
+    for made, kind in _KINDS.items():
         if kind in kept:
             return Cell(made.fromisoformat(kept[kind]), text, fmt)
     return Cell(kept.get("n", text), text, fmt)
 
 
-# The typed values a results workbook writes as typed, with their JSON keys.
-_CELL_TYPES: tuple[tuple[str, type[dt.date] | type[dt.time]], ...] = (
-    ("datetime", dt.datetime),
-    ("date", dt.date),
-    ("time", dt.time),
-)
+# The dates and times a results workbook writes as typed, with their JSON keys.
+_KINDS: dict[type[dt.date] | type[dt.time], str] = {
+    dt.datetime: "datetime",
+    dt.date: "date",
+    dt.time: "time",
+}
 
 
 def fingerprint(fields: Iterable[FieldValue], *extra: str) -> str:

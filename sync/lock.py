@@ -17,6 +17,7 @@ from types import TracebackType
 from filelock import FileLock, Timeout
 
 from sync.errors import LedgerError
+from sync.results import format_moment
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class RunLock:
             note = json.loads(self._note.read_text(encoding="utf-8"))
             return (
                 f"run {note['run_id']}, process {note['pid']}, started "
-                f"{str(note['started']).replace('+00:00', '').replace('T', ' ')} UTC"
+                f"{format_moment(dt.datetime.fromisoformat(note['started']))}"
             )
         except (OSError, ValueError, KeyError, TypeError):
             return "its details are not known"

@@ -118,7 +118,7 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("max_rps", "max_error_rate", mode="before")
+    @field_validator("max_rps", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

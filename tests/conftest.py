@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import secrets
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,3 +67,16 @@ def kianda(tmp_path: Path) -> Iterator[Kianda]:
 def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
     """Run the kianda-sync command in this process, as a user would type it."""
     return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+
+
+@contextmanager
+def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A plain HTTP server on a loopback port answering with ``handler``: a stand-in
+    for a proxy or web site that is not Kianda. Yields its address."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

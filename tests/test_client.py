@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.server
 import json
 import re
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ from sync.errors import (
     ApiUnavailable,
 )
 from sync.settings import Settings
+from tests.conftest import serving
 
 TOKEN = "static-test-token"
 
@@ -638,16 +638,10 @@ def test_client_web_page_instead_of_kianda_says_check_the_domain(
         def log_message(self, *_: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WebPage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
+    with serving(WebPage) as url:
         client = KiandaClient(Settings(domain=url, token=SecretStr(TOKEN)))
         with pytest.raises(ApiRejected) as caught:
             client.create("leave", [])
-    finally:
-        server.shutdown()
-        server.server_close()
 
     assert str(caught.value) == (
         "Kianda refused the request (HTTP 404): a web page came back instead of "
@@ -743,21 +737,15 @@ def test_client_never_follows_a_redirect_with_the_secrets(login: bool) -> None:
     """A redirect is not followed, so the token or password never reaches another
     address; the error says where Kianda's address pointed and what to do."""
     handler = type("Handler", (_Redirect,), {"seen": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
     secrets = (
         {"username": "admin", "password": SecretStr("pw-1234"), "subscription_id": "s"}
         if login
         else {"token": SecretStr(TOKEN)}
     )
-    try:
+    with serving(handler) as url:
         client = KiandaClient(Settings(domain=url, **secrets))
         with pytest.raises(ApiSetupError) as caught:
             client.create("leave", [])
-    finally:
-        server.shutdown()
-        server.server_close()
 
     path = "/token" if login else "/api/instances/create"
     assert handler.seen == [path]
@@ -787,10 +775,7 @@ def test_client_refuses_a_login_token_no_header_can_carry(
         def log_message(self, *_: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OddToken)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving(OddToken) as url:
         client = KiandaClient(
             Settings(
                 domain=url,
@@ -801,9 +786,6 @@ def test_client_refuses_a_login_token_no_header_can_carry(
         )
         with pytest.raises(ApiAuthError) as caught:
             client.create("leave", [])
-    finally:
-        server.shutdown()
-        server.server_close()
 
     assert client.stats.requests == 0
     assert "an access token with spaces or characters an HTTP header cannot carry" in (

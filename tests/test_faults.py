@@ -372,6 +372,10 @@ def test_breaker_stops_a_run_kianda_keeps_failing(
     assert run.statuses == Counter({status: 10, "not attempted": 90})
     assert run.output.count("Stopping the run") == 1
     assert (
+        "100 rows need attention: see 'Sync Status' and 'Sync Message' in the results, "
+        "then run again once what stopped the run is dealt with."
+    ) in run.output
+    assert (
         "Stopping the run: the last 10 rows sent to Kianda all failed or are "
         "unknown, so it looks down or overloaded. Run again once it is back. The "
         f"last failure: {said.format(url=url)}" in run.output
@@ -493,7 +497,7 @@ def test_rows_waiting_for_a_retry_when_the_run_stops_are_not_attempted(
     ) in outcome.output
     assert (
         "100 rows need attention: see 'Sync Status' and 'Sync Message' in the "
-        "results, then run again once what stopped the run is dealt with."
+        "results, then run the same command again."
     ) in outcome.output
 
 

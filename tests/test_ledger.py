@@ -22,6 +22,19 @@ from sync.ledger import (
 from sync.reader import Cell
 
 
+def _start_run(ledger: Ledger, headers: list[str]) -> None:
+    """Record run 'r1' of process 'p' from x.csv."""
+    ledger.start_run(
+        "r1",
+        process="p",
+        input_path=Path("x.csv"),
+        checksum="abc",
+        mapping=Path("m.yaml"),
+        headers=headers,
+        command="run",
+    )
+
+
 def test_ledger_upgrades_a_version_1_file_in_place(tmp_path: Path) -> None:
     """A ledger written by the first schema keeps its entries after the upgrade."""
     path = tmp_path / "old.sqlite3"
@@ -37,15 +50,7 @@ def test_ledger_upgrades_a_version_1_file_in_place(tmp_path: Path) -> None:
 
     with Ledger(path, "https://a.kianda.com") as ledger:
         entry = ledger.lookup("p", "K1")
-        ledger.start_run(
-            "r1",
-            process="p",
-            input_path=Path("x.csv"),
-            checksum="abc",
-            mapping=Path("m.yaml"),
-            headers=["A"],
-            command="run",
-        )
+        _start_run(ledger, ["A"])
 
     version = sqlite3.connect(path).execute("SELECT value FROM meta").fetchone()
     assert entry == KeyEntry(KeyState.DONE, "p-7", "r0")
@@ -114,15 +119,7 @@ def test_ledger_reads_run_rows_kept_as_text_by_earlier_versions(tmp_path: Path) 
     cells kept now come back typed, with their number format."""
     path = tmp_path / "l.sqlite3"
     with Ledger(path, "https://a.kianda.com") as ledger:
-        ledger.start_run(
-            "r1",
-            process="p",
-            input_path=Path("x.csv"),
-            checksum="abc",
-            mapping=Path("m.yaml"),
-            headers=["A", "B"],
-            command="run",
-        )
+        _start_run(ledger, ["A", "B"])
         when = dt.datetime(2027, 10, 25)
         typed = [Cell(when, "25/10/2027", "dd/mm/yyyy"), Cell(1250.5, "1,250.50")]
         with ledger.batch():

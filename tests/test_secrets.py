@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.server
 import json
 import shutil
-import threading
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sync.emulator import Emulator, EmulatorStore, Faults, User, load_processes
-from tests.conftest import SAMPLE_MAPPING, SAMPLE_XLSX, invoke
+from tests.conftest import SAMPLE_MAPPING, SAMPLE_XLSX, invoke, serving
 
 TOKEN = "TOKEN-7f3a9c-DO-NOT-LEAK"
 PASSWORD = "PASSWORD-b21e-DO-NOT-LEAK"
@@ -170,53 +169,51 @@ class _Echo(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize("verbosity", [[], ["-v"]], ids=["info", "debug"])
-@pytest.mark.parametrize("login", [False, True], ids=["token", "password"])
-def test_secrets_echoed_by_the_server_are_masked(
-    tmp_path: Path, verbosity: list[str], login: bool
-) -> None:
-    """A server that repeats the request's token or password in its error message:
-    every row's message, the log, the results and the ledger show it masked."""
-    folder = tmp_path / "run"
+def _run_through(
+    url: str, folder: Path, secret: str, *, login: bool, verbosity: tuple[str, ...] = ()
+) -> str:
+    """Run the sample into the server at ``url`` with a token or a login whose
+    password is ``secret``; return every byte the run left (see above)."""
     folder.mkdir()
     sample = Path(shutil.copy(SAMPLE_XLSX, folder / "in.xlsx"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    secret = (
+    credentials = (
         {
             "KIANDA_USERNAME": "admin",
-            "KIANDA_PASSWORD": PASSWORD,
+            "KIANDA_PASSWORD": secret,
             "KIANDA_SUBSCRIPTION_ID": "s",
         }
         if login
-        else {"KIANDA_TOKEN": TOKEN}
+        else {"KIANDA_TOKEN": secret}
     )
     env = {
-        "KIANDA_DOMAIN": f"http://127.0.0.1:{server.server_port}",
+        "KIANDA_DOMAIN": url,
         "KIANDA_LEDGER": str(folder / "ledger.sqlite3"),
         "KIANDA_MAX_RETRIES": "0",
-        **secret,
+        **credentials,
     }
-    try:
-        result = invoke(
-            [
-                *verbosity,
-                "--log-file",
-                str(folder / "run.log"),
-                "run",
-                str(SAMPLE_MAPPING),
-                str(sample),
-                "-o",
-                str(folder / "results.xlsx"),
-            ],
-            env,
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
-
-    written = _everything_written(folder, result.output)
+    args = [str(SAMPLE_MAPPING), str(sample), "-o", str(folder / "results.xlsx")]
+    log_file = str(folder / "run.log")
+    result = invoke([*verbosity, "--log-file", log_file, "run", *args], env)
     assert result.exit_code in (1, 3)
+    return _everything_written(folder, result.output)
+
+
+@pytest.mark.parametrize("verbosity", [(), ("-v",)], ids=["info", "debug"])
+@pytest.mark.parametrize("login", [False, True], ids=["token", "password"])
+def test_secrets_echoed_by_the_server_are_masked(
+    tmp_path: Path, verbosity: tuple[str, ...], login: bool
+) -> None:
+    """A server that repeats the request's token or password in its error message:
+    every row's message, the log, the results and the ledger show it masked."""
+    with serving(_Echo) as url:
+        written = _run_through(
+            url,
+            tmp_path / "run",
+            PASSWORD if login else TOKEN,
+            login=login,
+            verbosity=verbosity,
+        )
+
     assert TOKEN not in written
     assert PASSWORD not in written
     if login:
@@ -277,39 +274,17 @@ def test_secrets_cut_or_encoded_by_the_server_are_masked(
 ) -> None:
     """Secrets are masked before a long answer is cut (so no prefix of one is left),
     and in their URL-encoded, form and JSON spellings; a mask keeps the full stop."""
-    folder = tmp_path / "run"
-    folder.mkdir()
-    sample = Path(shutil.copy(SAMPLE_XLSX, folder / "in.xlsx"))
     handler = type("Handler", (_Hostile,), {"mode": mode})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     password = "P@ss w0rd&=%+\"x'y\\z"
-    secret = (
-        {
-            "KIANDA_USERNAME": "admin",
-            "KIANDA_PASSWORD": password,
-            "KIANDA_SUBSCRIPTION_ID": "s",
-        }
-        if login
-        else {"KIANDA_TOKEN": TOKEN}
-    )
-    env = {
-        "KIANDA_DOMAIN": f"http://127.0.0.1:{server.server_port}",
-        "KIANDA_LEDGER": str(folder / "ledger.sqlite3"),
-        "KIANDA_MAX_RETRIES": "0",
-        **secret,
-    }
-    try:
-        args = [str(SAMPLE_MAPPING), str(sample), "-o", str(folder / "results.xlsx")]
-        result = invoke(
-            ["-v", "--log-file", str(folder / "run.log"), "run", *args], env
+    with serving(handler) as url:
+        written = _run_through(
+            url,
+            tmp_path / "run",
+            password if login else TOKEN,
+            login=login,
+            verbosity=("-v",),
         )
-    finally:
-        server.shutdown()
-        server.server_close()
 
-    written = _everything_written(folder, result.output)
-    assert result.exit_code in (1, 3)
     for leak in (TOKEN[:12], password[:8], "P%40ss", "P@ss+w0rd"):
         assert leak not in written
     if masked is not None:
