@@ -69,6 +69,33 @@ def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
 
 
+class Answering(http.server.BaseHTTPRequestHandler):
+    """A request handler for stand-in servers: one way to answer, no access log."""
+
+    def answer(
+        self,
+        status: int,
+        body: bytes = b"",
+        kind: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Send ``status`` with ``body`` (of type ``kind``) and any extra headers."""
+        self.send_response(status)
+        for name, value in {"Content-Type": kind, **(headers or {})}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def sent(self) -> str:
+        """The body of the request being answered."""
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length).decode("utf-8", "replace")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 @contextmanager
 def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
     """A plain HTTP server on a loopback port answering with ``handler``: a stand-in

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
 import time
@@ -27,7 +26,7 @@ from sync.errors import (
     ApiUnavailable,
 )
 from sync.settings import Settings
-from tests.conftest import serving
+from tests.conftest import Answering, serving
 
 TOKEN = "static-test-token"
 
@@ -626,17 +625,10 @@ def test_client_web_page_instead_of_kianda_says_check_the_domain(
 ) -> None:
     """A web server that is not Kianda answers HTML: the message says so."""
 
-    class WebPage(http.server.BaseHTTPRequestHandler):
+    class WebPage(Answering):
         def do_POST(self) -> None:
             page = b"<html><body><h1>Welcome to nginx!</h1></body></html>"
-            self.send_response(404)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(page)))
-            self.end_headers()
-            self.wfile.write(page)
-
-        def log_message(self, *_: object) -> None:
-            pass
+            self.answer(404, page, "text/html")
 
     with serving(WebPage) as url:
         client = KiandaClient(Settings(domain=url, token=SecretStr(TOKEN)))
@@ -716,20 +708,15 @@ def test_client_counts_a_retry_only_when_it_is_sent(emulator: Emulator) -> None:
     assert (client.stats.requests, client.stats.retries) == (1, 0)
 
 
-class _Redirect(http.server.BaseHTTPRequestHandler):
+class _Redirect(Answering):
     """Answers every POST with a 307 to another address, counting what it saw."""
 
     seen: ClassVar[list[str]] = []
 
     def do_POST(self) -> None:
         type(self).seen.append(self.path)
-        self.send_response(307)
-        self.send_header("Location", "http://localhost:9/elsewhere" + self.path)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *_: object) -> None:
-        pass
+        where = {"Location": "http://localhost:9/elsewhere" + self.path}
+        self.answer(307, headers=where)
 
 
 @pytest.mark.parametrize("login", [False, True], ids=["token", "password"])
@@ -763,17 +750,10 @@ def test_client_refuses_a_login_token_no_header_can_carry(
     """A login answer whose token cannot go in a header stops before any request,
     as a refused login: nothing is sent, so no row can be 'unknown'."""
 
-    class OddToken(http.server.BaseHTTPRequestHandler):
+    class OddToken(Answering):
         def do_POST(self) -> None:
             body = json.dumps({"access_token": token, "expires_in": 299}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_: object) -> None:
-            pass
+            self.answer(200, body)
 
     with serving(OddToken) as url:
         client = KiandaClient(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import shutil
 import zipfile
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sync.emulator import Emulator, EmulatorStore, Faults, User, load_processes
-from tests.conftest import SAMPLE_MAPPING, SAMPLE_XLSX, invoke, serving
+from tests.conftest import SAMPLE_MAPPING, SAMPLE_XLSX, Answering, invoke, serving
 
 TOKEN = "TOKEN-7f3a9c-DO-NOT-LEAK"
 PASSWORD = "PASSWORD-b21e-DO-NOT-LEAK"
@@ -145,30 +144,6 @@ def test_secrets_never_written(
     assert "'Authorization'" not in written  # a header dict printed somewhere
 
 
-class _Echo(http.server.BaseHTTPRequestHandler):
-    """A proxy-like server whose error pages repeat the request it was sent."""
-
-    def _answer(self, status: int, text: str) -> None:
-        body = json.dumps({"message": text}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        sent = self.rfile.read(length).decode("utf-8", "replace")
-        if self.path == "/token":
-            self._answer(400, f"bad login form: {sent}")
-        else:
-            said = self.headers.get("Authorization", "")
-            self._answer(400, f"bad request, got header Authorization: {said}")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def _run_through(
     url: str, folder: Path, secret: str, *, login: bool, verbosity: tuple[str, ...] = ()
 ) -> str:
@@ -205,7 +180,7 @@ def test_secrets_echoed_by_the_server_are_masked(
 ) -> None:
     """A server that repeats the request's token or password in its error message:
     every row's message, the log, the results and the ledger show it masked."""
-    with serving(_Echo) as url:
+    with serving(type("Handler", (_Hostile,), {"mode": "echo"})) as url:
         written = _run_through(
             url,
             tmp_path / "run",
@@ -222,41 +197,36 @@ def test_secrets_echoed_by_the_server_are_masked(
         assert "Authorization: Bearer ********" in written
 
 
-class _Hostile(http.server.BaseHTTPRequestHandler):
+class _Hostile(Answering):
     """A server whose answers repeat secrets in the awkward ways real ones do."""
 
     mode = ""
 
-    def _send(self, status: int, body: bytes, kind: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        sent = self.rfile.read(length).decode("utf-8", "replace")
+        sent = self.sent()
         said = self.headers.get("Authorization", "").removeprefix("Bearer ")
-        if self.mode == "cut-text":
+        if self.mode == "echo" and self.path == "/token":
+            self._json(400, {"message": f"bad login form: {sent}"})
+        elif self.mode == "echo":
+            header = self.headers.get("Authorization", "")
+            self._json(
+                400, {"message": f"bad request, got header Authorization: {header}"}
+            )
+        elif self.mode == "cut-text":
             text = "x" * 181 + " token=" + said
-            self._send(500, text.encode(), "text/plain")
+            self.answer(500, text.encode(), "text/plain")
         elif self.mode == "cut-json":
-            body = json.dumps({"message": "y" * 481 + " token " + said})
-            self._send(500, body.encode(), "application/json")
+            self._json(500, {"message": "y" * 481 + " token " + said})
         elif self.mode == "bearer-then-stop":
-            body = json.dumps({"message": f"upstream rejected Bearer {said}. Later"})
-            self._send(500, body.encode(), "application/json")
+            self._json(500, {"message": f"upstream rejected Bearer {said}. Later"})
         elif self.mode == "form-echo":
-            body = json.dumps({"error_description": f"could not parse {sent}"})
-            self._send(400, body.encode(), "application/json")
+            self._json(400, {"error_description": f"could not parse {sent}"})
         elif self.mode == "errors-list":
             password = "P@ss w0rd&=%+\"x'y\\z"
-            body = json.dumps({"errors": [f"bad password {password}"]})
-            self._send(400, body.encode(), "application/json")
+            self._json(400, {"errors": [f"bad password {password}"]})
 
-    def log_message(self, *args: object) -> None:
-        pass
+    def _json(self, status: int, data: object) -> None:
+        self.answer(status, json.dumps(data).encode())
 
 
 @pytest.mark.parametrize(
